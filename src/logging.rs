@@ -1,0 +1,28 @@
+//! tracing setup: `-v`/`-q`, `--log-format`, `RUST_LOG`. Logs go to stderr so
+//! that stdout stays clean for `--format json`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogArgs, LogFormat};
+
+/// Install the global subscriber. `RUST_LOG`, when set, wins over -v/-q.
+pub fn init(args: &LogArgs) {
+    let level = match (args.verbose as i32) - (args.quiet as i32) {
+        i32::MIN..=-2 => "error",
+        -1 => "warn",
+        0 => "warn,ipimport=info",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second init (tests, demo) is harmless: keep the first subscriber.
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
