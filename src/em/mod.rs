@@ -9,3 +9,10 @@
 pub mod bodies;
 pub mod wire;
 pub mod xml;
+
+// The client (engine branch): transport, retry policy, rate limiter, errors.
+pub mod client;
+pub mod error;
+pub mod limiter;
+pub mod retry;
+pub mod wire_io;
