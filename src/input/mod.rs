@@ -1,0 +1,432 @@
+//! Readers: range files in, rows with provenance out.
+//!
+//! Every format ends up as the same thing: a stream of [`RawRow`]s, each
+//! naming the line it came from and holding the text of the cells that mean
+//! something to `ipimport` (backup server, range or first/last, comment),
+//! together with the column each came from. What those cells are called in a
+//! file is decided by ONE table, [`HEADER_ALIASES`], shared by the CSV and
+//! spreadsheet headers and by the keys of YAML entries.
+//!
+//! The readers do not judge the cells: [`crate::validate`] does.
+
+pub mod csv;
+pub mod sheet;
+pub mod yaml;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cli::InputFormat;
+use crate::exit::{Exit, fatal};
+
+/// Where a row came from: the input's name and its line (CSV/YAML line,
+/// spreadsheet row), 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SourceRef {
+    pub source: Arc<str>,
+    pub line: u64,
+}
+
+/// What a column (or YAML key) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    BackupServer,
+    /// A whole range in one cell: address, `a-b` or CIDR.
+    Range,
+    First,
+    Last,
+    Comment,
+}
+
+impl Field {
+    /// The canonical column name, used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::BackupServer => "backup_server",
+            Field::Range => "range",
+            Field::First => "first",
+            Field::Last => "last",
+            Field::Comment => "comment",
+        }
+    }
+}
+
+/// THE table of header names (and YAML keys). Headers are compared after
+/// [`normalize_header`]: lowercase, without blanks, `_` and `-`.
+pub const HEADER_ALIASES: &[(Field, &[&str])] = &[
+    (
+        Field::BackupServer,
+        &["backupserver", "backupserveruid", "server"],
+    ),
+    (Field::Range, &["range", "cidr", "ip", "address", "iprange"]),
+    (
+        Field::First,
+        &[
+            "first",
+            "lower",
+            "start",
+            "from",
+            "firstip",
+            "ipaddresslowerbound",
+        ],
+    ),
+    (
+        Field::Last,
+        &[
+            "last",
+            "upper",
+            "end",
+            "to",
+            "lastip",
+            "ipaddressupperbound",
+        ],
+    ),
+    (Field::Comment, &["comment", "description", "note"]),
+];
+
+/// Header text reduced to what is compared: lowercase, no blanks, `_` or `-`.
+pub fn normalize_header(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The meaning of a header cell (or YAML key), if it has one.
+pub fn field_of_header(text: &str) -> Option<Field> {
+    let key = normalize_header(text);
+    HEADER_ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&key.as_str()))
+        .map(|(field, _)| *field)
+}
+
+/// Which column of a tabular file holds which field, decided from its header.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnMap {
+    /// Column index of each field (`None`: absent).
+    pub backup_server: Option<usize>,
+    pub range: Option<usize>,
+    pub first: Option<usize>,
+    pub last: Option<usize>,
+    pub comment: Option<usize>,
+    /// The header cells as written (trimmed), to name columns in messages.
+    pub names: Vec<String>,
+    /// Header cells that mean nothing to us, as written.
+    pub unknown: Vec<String>,
+}
+
+impl ColumnMap {
+    /// Map a header row. Fails (with advice) when no column holds addresses
+    /// or when two columns mean the same thing.
+    pub fn from_header(cells: &[String], source: &str, line: u64) -> anyhow::Result<ColumnMap> {
+        let mut map = ColumnMap {
+            names: cells.iter().map(|c| c.trim().to_string()).collect(),
+            ..ColumnMap::default()
+        };
+        for (index, cell) in cells.iter().enumerate() {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
+            }
+            let Some(field) = field_of_header(cell) else {
+                map.unknown.push(cell.to_string());
+                continue;
+            };
+            let slot = match field {
+                Field::BackupServer => &mut map.backup_server,
+                Field::Range => &mut map.range,
+                Field::First => &mut map.first,
+                Field::Last => &mut map.last,
+                Field::Comment => &mut map.comment,
+            };
+            if let Some(previous) = *slot {
+                return Err(fatal(
+                    Exit::Invalid,
+                    format!(
+                        "{source}:{line}: columns '{}' and '{cell}' both mean {}; keep one of them",
+                        map.names[previous],
+                        field.name()
+                    ),
+                ));
+            }
+            *slot = Some(index);
+        }
+        if map.range.is_none() && map.first.is_none() {
+            return Err(fatal(
+                Exit::Invalid,
+                format!(
+                    "{source}:{line}: the header names no address column (found: {}); \
+                     name one column `range` (or cidr, ip, address, ip_range) or two columns \
+                     `first` and `last`",
+                    if cells.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        cells
+                            .iter()
+                            .map(|c| format!("'{}'", c.trim()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        if map.last.is_some() && map.first.is_none() {
+            return Err(fatal(
+                Exit::Invalid,
+                format!(
+                    "{source}:{line}: the header has a last-address column but no first-address column; \
+                     add a `first` column"
+                ),
+            ));
+        }
+        Ok(map)
+    }
+
+    /// The header name of a column, for messages.
+    pub fn name(&self, index: Option<usize>) -> Option<&str> {
+        index.and_then(|i| self.names.get(i)).map(String::as_str)
+    }
+}
+
+/// One cell that means something: its trimmed text and the column it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell<'a> {
+    pub text: &'a str,
+    /// The column header (CSV/sheets) or key (YAML) as written; `None` for a
+    /// YAML entry that is a bare string.
+    pub column: Option<&'a str>,
+}
+
+/// One data row as read, before validation. Cells are trimmed; empty cells are `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawRow<'a> {
+    pub line: u64,
+    pub backup_server: Option<Cell<'a>>,
+    pub range: Option<Cell<'a>>,
+    pub first: Option<Cell<'a>>,
+    pub last: Option<Cell<'a>>,
+    pub comment: Option<&'a str>,
+    /// A problem the reader found in the row itself (bad quoting, bytes that
+    /// are not text): `(code, message)`. Such a row is invalid.
+    pub defect: Option<(&'static str, &'a str)>,
+}
+
+impl<'a> RawRow<'a> {
+    /// Build a row from the cells of a tabular record, by the column map.
+    /// Returns `None` when every cell is empty (the row is skipped like a blank line).
+    pub fn from_cells(line: u64, cells: &[&'a str], map: &'a ColumnMap) -> Option<RawRow<'a>> {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return None;
+        }
+        let cell = |index: Option<usize>| -> Option<Cell<'a>> {
+            let i = index?;
+            let text = cells.get(i)?.trim();
+            if text.is_empty() {
+                return None;
+            }
+            Some(Cell {
+                text,
+                column: map.names.get(i).map(String::as_str),
+            })
+        };
+        Some(RawRow {
+            line,
+            backup_server: cell(map.backup_server),
+            range: cell(map.range),
+            first: cell(map.first),
+            last: cell(map.last),
+            comment: cell(map.comment).map(|c| c.text),
+            defect: None,
+        })
+    }
+}
+
+/// An owned cell, for readers that hold their rows (YAML).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedCell {
+    pub text: String,
+    pub column: Option<String>,
+}
+
+/// An owned row, for readers that hold their rows (YAML); see [`RawRow`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedRow {
+    pub line: u64,
+    pub backup_server: Option<OwnedCell>,
+    pub range: Option<OwnedCell>,
+    pub first: Option<OwnedCell>,
+    pub last: Option<OwnedCell>,
+    pub comment: Option<String>,
+    pub defect: Option<(&'static str, String)>,
+}
+
+impl OwnedRow {
+    /// The row as the validator takes it.
+    pub fn as_raw(&self) -> RawRow<'_> {
+        fn cell(c: &Option<OwnedCell>) -> Option<Cell<'_>> {
+            c.as_ref().map(|c| Cell {
+                text: &c.text,
+                column: c.column.as_deref(),
+            })
+        }
+        RawRow {
+            line: self.line,
+            backup_server: cell(&self.backup_server),
+            range: cell(&self.range),
+            first: cell(&self.first),
+            last: cell(&self.last),
+            comment: self.comment.as_deref(),
+            defect: self.defect.as_ref().map(|(code, m)| (*code, m.as_str())),
+        }
+    }
+}
+
+/// The kinds of input, by how they are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// CSV or TSV; `Some(b'\t')` forces the delimiter, `None` detects it.
+    Delimited(Option<u8>),
+    Yaml,
+    Sheet,
+}
+
+/// The name an input is reported under: the path as given, or `<stdin>` for `-`.
+pub fn display_name(input: &str) -> String {
+    if input == "-" {
+        "<stdin>".to_string()
+    } else {
+        input.to_string()
+    }
+}
+
+/// Decide how to read an input, from `--input-format` or its extension.
+pub fn kind_of(input: &str, format: Option<InputFormat>) -> anyhow::Result<Kind> {
+    if let Some(format) = format {
+        return Ok(match format {
+            InputFormat::Csv => Kind::Delimited(None),
+            InputFormat::Tsv => Kind::Delimited(Some(b'\t')),
+            InputFormat::Yaml => Kind::Yaml,
+            InputFormat::Xlsx | InputFormat::Xls | InputFormat::Ods => Kind::Sheet,
+        });
+    }
+    if input == "-" {
+        return Ok(Kind::Delimited(None));
+    }
+    let ext = Path::new(input)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" | "txt" => Ok(Kind::Delimited(None)),
+        "tsv" | "tab" => Ok(Kind::Delimited(Some(b'\t'))),
+        "yaml" | "yml" => Ok(Kind::Yaml),
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Ok(Kind::Sheet),
+        _ => Err(fatal(
+            Exit::Invalid,
+            format!(
+                "{input}: unknown kind of file (extension '{ext}'); use .csv, .tsv, .txt, .yaml, \
+                 .yml, .xlsx, .xls or .ods, or say which with --input-format"
+            ),
+        )),
+    }
+}
+
+/// Open an input for reading as bytes (`-` is standard input).
+pub fn open(input: &str) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
+    if input == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = std::fs::File::open(input).map_err(|e| {
+        fatal(
+            Exit::Invalid,
+            format!("{input}: cannot open ({e}); check the path"),
+        )
+    })?;
+    Ok(Box::new(file))
+}
+
+/// Read a whole input into memory (YAML and spreadsheets, which are small).
+pub fn read_all(input: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open(input)?, &mut bytes).map_err(|e| {
+        fatal(
+            Exit::Invalid,
+            format!("{}: cannot read ({e})", display_name(input)),
+        )
+    })?;
+    Ok(bytes)
+}
+
+/// Refuse bytes that are not text, with a hint at what they might be.
+pub fn not_text_error(source: &str, bytes: &[u8]) -> anyhow::Error {
+    let hint = if bytes.starts_with(b"PK\x03\x04") {
+        "it looks like a zip container (XLSX or ODS): give it the .xlsx or .ods extension, or pass --input-format xlsx"
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "it looks like an old Excel .xls file: give it the .xls extension, or pass --input-format xls"
+    } else if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        "it is UTF-16 text (Excel's \"Unicode Text\"); save it as \"CSV UTF-8\" instead"
+    } else {
+        "save it as UTF-8 CSV, TSV or YAML"
+    };
+    fatal(
+        Exit::Invalid,
+        format!("{source}: not a text file, so no header row can be read; {hint}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_of_the_contract_maps() {
+        let cases = [
+            ("backup_server", Field::BackupServer),
+            ("BackupServer", Field::BackupServer),
+            ("Backup Server UID", Field::BackupServer),
+            ("backupserveruid", Field::BackupServer),
+            ("Server", Field::BackupServer),
+            ("range", Field::Range),
+            ("CIDR", Field::Range),
+            ("IP", Field::Range),
+            ("Address", Field::Range),
+            ("ip_range", Field::Range),
+            ("first", Field::First),
+            ("Lower", Field::First),
+            ("start", Field::First),
+            ("From", Field::First),
+            ("First IP", Field::First),
+            ("first-ip", Field::First),
+            ("IpAddressLowerBound", Field::First),
+            ("last", Field::Last),
+            ("upper", Field::Last),
+            ("END", Field::Last),
+            ("to", Field::Last),
+            ("last_ip", Field::Last),
+            ("ipAddressUpperBound", Field::Last),
+            ("comment", Field::Comment),
+            ("Description", Field::Comment),
+            ("note", Field::Comment),
+        ];
+        for (header, field) in cases {
+            assert_eq!(field_of_header(header), Some(field), "{header}");
+        }
+        assert_eq!(field_of_header("Owner"), None);
+    }
+
+    #[test]
+    fn header_needs_an_address_column() {
+        let cells = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(ColumnMap::from_header(&cells(&["server", "comment"]), "f", 1).is_err());
+        assert!(ColumnMap::from_header(&cells(&["first", "start"]), "f", 1).is_err());
+        assert!(ColumnMap::from_header(&cells(&["server", "last"]), "f", 1).is_err());
+        let map =
+            ColumnMap::from_header(&cells(&["Server", "First IP", "Owner", ""]), "f", 1).unwrap();
+        assert_eq!(map.first, Some(1));
+        assert_eq!(map.unknown, vec!["Owner".to_string()]);
+    }
+}

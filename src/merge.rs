@@ -1,0 +1,322 @@
+//! Merging: per (backup server, family), overlapping and adjacent ranges
+//! become one, and each merged range keeps the rows it came from.
+//!
+//! One parallel sort and one linear sweep. The same sweep finds the rows that
+//! overlap an earlier row: each such row is named once, against the earlier
+//! row that reaches furthest (which certainly overlaps it), so N rows over
+//! the same addresses give N-1 warnings, not N² pairs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::input::SourceRef;
+use crate::range::IpRange;
+
+/// A merged range of one backup server and the rows it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedRange {
+    /// The backup server as written (name) or its canonical UID.
+    pub backup_server: String,
+    pub range: IpRange,
+    /// The source rows, ordered by input then line.
+    pub sources: Vec<SourceRef>,
+}
+
+impl MergedRange {
+    /// Number of addresses.
+    pub fn addresses(&self) -> u128 {
+        self.range.count()
+    }
+}
+
+impl Serialize for MergedRange {
+    /// The contract's shape: backup_server, family, first, last, addresses, sources.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RangeView {
+            backup_server: &self.backup_server,
+            range: self.range,
+            sources: SourcesView::Refs(&self.sources),
+        }
+        .serialize(s)
+    }
+}
+
+/// A merged range seen through borrowed parts; what the writers print.
+#[derive(Debug, Clone, Copy)]
+pub struct RangeView<'a> {
+    pub backup_server: &'a str,
+    pub range: IpRange,
+    pub sources: SourcesView<'a>,
+}
+
+/// The source rows of a merged range: owned references, or compact items
+/// and the table of input names they index.
+#[derive(Debug, Clone, Copy)]
+pub enum SourcesView<'a> {
+    Refs(&'a [SourceRef]),
+    Items(&'a [Item], &'a [Arc<str>]),
+}
+
+impl<'a> SourcesView<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            SourcesView::Refs(r) => r.len(),
+            SourcesView::Items(i, _) => i.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (input name, line) of each source row.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let this = *self;
+        (0..this.len()).map(move |k| match this {
+            SourcesView::Refs(r) => (&*r[k].source, r[k].line),
+            SourcesView::Items(items, files) => (&*files[items[k].file as usize], items[k].line),
+        })
+    }
+}
+
+impl Serialize for SourcesView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Src<'a> {
+            source: &'a str,
+            line: u64,
+        }
+        s.collect_seq(self.iter().map(|(source, line)| Src { source, line }))
+    }
+}
+
+impl Serialize for RangeView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("MergedRange", 6)?;
+        st.serialize_field("backup_server", self.backup_server)?;
+        st.serialize_field("family", self.range.family().as_str())?;
+        st.serialize_field("first", &DisplayStr(self.range.first_addr()))?;
+        st.serialize_field("last", &DisplayStr(self.range.last_addr()))?;
+        st.serialize_field("addresses", &self.range.count())?;
+        st.serialize_field("sources", &self.sources)?;
+        st.end()
+    }
+}
+
+/// Serialize a `Display` value as a string without an intermediate `String`.
+struct DisplayStr<T>(T);
+
+impl<T: std::fmt::Display> Serialize for DisplayStr<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A valid row in compact form: what merging needs and nothing more.
+/// `server` and `file` are indexes into tables kept by the caller; server
+/// indexes must follow the order of the names, so that output sorted by
+/// index is sorted by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    pub server: u32,
+    pub range: IpRange,
+    pub file: u32,
+    pub line: u64,
+}
+
+impl Item {
+    fn key(&self) -> (u32, IpRange, u32, u64) {
+        (self.server, self.range, self.file, self.line)
+    }
+}
+
+/// A merged range over compact items: `items` indexes the sorted items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub server: u32,
+    pub range: IpRange,
+    pub items: std::ops::Range<usize>,
+}
+
+/// A row that overlaps (or repeats) an earlier row of the same backup server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub row: Item,
+    pub other: Item,
+}
+
+/// Sort `items` and merge them. On return, the items of each merged range
+/// are contiguous (`Merged::items`) and ordered by (file, line).
+pub fn merge_items(items: &mut [Item]) -> (Vec<Merged>, Vec<Overlap>) {
+    items.par_sort_unstable_by_key(Item::key);
+    let mut merged: Vec<Merged> = Vec::new();
+    let mut overlaps = Vec::new();
+    // Index of the row reaching furthest in the current merged range.
+    let mut reach = 0usize;
+    for (i, item) in items.iter().enumerate() {
+        if let Some(current) = merged.last_mut()
+            && current.server == item.server
+            && current.range.touches(&item.range)
+        {
+            let furthest = items[reach];
+            if furthest.range.overlaps(&item.range) {
+                // A duplicate is named against the previous identical row.
+                let other = if items[i - 1].range == item.range {
+                    items[i - 1]
+                } else {
+                    furthest
+                };
+                overlaps.push(Overlap { row: *item, other });
+            }
+            if item.range.last() > furthest.range.last() {
+                reach = i;
+            }
+            current.range = current.range.hull(&item.range);
+            current.items.end = i + 1;
+            continue;
+        }
+        reach = i;
+        merged.push(Merged {
+            server: item.server,
+            range: item.range,
+            items: i..i + 1,
+        });
+    }
+    for m in &merged {
+        if m.items.len() > 1 {
+            items[m.items.clone()].sort_unstable_by_key(|it| (it.file, it.line));
+        }
+    }
+    (merged, overlaps)
+}
+
+/// Merge per (backup server, family), overlapping AND adjacent; output sorted
+/// by (backup_server, range).
+pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
+    let servers: BTreeMap<&str, u32> = items
+        .iter()
+        .map(|(s, _, _)| s.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, i as u32))
+        .collect();
+    let mut files: Vec<Arc<str>> = Vec::new();
+    let mut file_ids: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut compact: Vec<Item> = items
+        .iter()
+        .map(|(server, range, src)| {
+            let file = *file_ids.entry(src.source.clone()).or_insert_with(|| {
+                files.push(src.source.clone());
+                files.len() as u32 - 1
+            });
+            Item {
+                server: servers[server.as_str()],
+                range: *range,
+                file,
+                line: src.line,
+            }
+        })
+        .collect();
+    let names: Vec<&str> = servers.keys().copied().collect();
+    let (merged, _) = merge_items(&mut compact);
+    merged
+        .into_iter()
+        .map(|m| MergedRange {
+            backup_server: names[m.server as usize].to_string(),
+            range: m.range,
+            sources: compact[m.items]
+                .iter()
+                .map(|it| SourceRef {
+                    source: files[it.file as usize].clone(),
+                    line: it.line,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(server: &str, range: &str, line: u64) -> (String, IpRange, SourceRef) {
+        (
+            server.to_string(),
+            IpRange::parse(range).unwrap(),
+            SourceRef {
+                source: "f.csv".into(),
+                line,
+            },
+        )
+    }
+
+    #[test]
+    fn merges_overlapping_and_adjacent_per_server_and_family() {
+        let out = merge(vec![
+            item("b", "203.0.113.0/28", 2),
+            item("a", "203.0.113.16-203.0.113.20", 3),
+            item("b", "203.0.113.16", 4),
+            item("b", "2001:db8::/127", 5),
+            item("b", "2001:db8::2", 6),
+            item("b", "203.0.113.10-203.0.113.12", 7),
+            item("b", "203.0.113.30", 8),
+        ]);
+        let got: Vec<(String, String, Vec<u64>)> = out
+            .iter()
+            .map(|m| {
+                (
+                    m.backup_server.clone(),
+                    m.range.to_string(),
+                    m.sources.iter().map(|s| s.line).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), "203.0.113.16-203.0.113.20".into(), vec![3]),
+                ("b".into(), "203.0.113.0-203.0.113.16".into(), vec![2, 4, 7]),
+                ("b".into(), "203.0.113.30".into(), vec![8]),
+                ("b".into(), "2001:db8::-2001:db8::2".into(), vec![5, 6]),
+            ]
+        );
+    }
+
+    #[test]
+    fn overlaps_name_each_row_once() {
+        let mut items: Vec<Item> = (0..50)
+            .map(|i| Item {
+                server: 0,
+                range: IpRange::parse("203.0.113.0/24").unwrap(),
+                file: 0,
+                line: i + 2,
+            })
+            .collect();
+        items.push(Item {
+            server: 0,
+            range: IpRange::parse("203.0.113.255-203.0.114.3").unwrap(),
+            file: 0,
+            line: 100,
+        });
+        items.push(Item {
+            server: 0,
+            range: IpRange::parse("203.0.114.4").unwrap(),
+            file: 0,
+            line: 101,
+        });
+        let (merged, overlaps) = merge_items(&mut items);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(overlaps.len(), 50);
+        assert!(
+            overlaps
+                .iter()
+                .all(|o| o.row.range.overlaps(&o.other.range))
+        );
+        assert!(overlaps.iter().all(|o| o.row.line != 101));
+    }
+}
