@@ -19,3 +19,4 @@ pub mod em;
 pub mod exit;
 pub mod logging;
 pub mod range;
+pub mod sim;
