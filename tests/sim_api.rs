@@ -19,14 +19,20 @@ const BOTH: [Wire; 2] = [Wire::Xml, Wire::Json];
 fn check(a: &Answer, w: Wire) {
     if w == Wire::Xml {
         assert!(
-            a.header("content-type").unwrap_or("").starts_with("application/xml"),
+            a.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/xml"),
             "{:?}",
             a.headers
         );
         assert!(a.text.contains(VENDOR_NS));
         assert_schema_valid(&a.text);
     } else {
-        assert!(a.header("content-type").unwrap_or("").starts_with("application/json"));
+        assert!(
+            a.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/json")
+        );
     }
 }
 
@@ -34,7 +40,8 @@ fn check(a: &Answer, w: Wire) {
 /// leave out `TenantUid`, which the schema's sequence requires (there is no
 /// empty UID the pattern would accept). We follow the examples
 /// (simulator.md, "Pool semantics"); this is the only error allowed.
-const NO_TENANT_DEVIATION: &str = "Missing child element(s). Expected is ( {http://www.veeam.com/ent/v1.0}TenantUid )";
+const NO_TENANT_DEVIATION: &str =
+    "Missing child element(s). Expected is ( {http://www.veeam.com/ent/v1.0}TenantUid )";
 
 #[tokio::test]
 async fn root_logon_and_logoff_in_both_formats() {
@@ -46,7 +53,11 @@ async fn root_logon_and_logoff_in_both_formats() {
         assert_eq!(root.status, 200);
         check(&root, w);
         let em: wire::EnterpriseManager = root.decode(w);
-        assert!(em.links.iter().any(|l| l.href.ends_with("/api/sessionMngr/?v=latest")));
+        assert!(
+            em.links
+                .iter()
+                .any(|l| l.href.ends_with("/api/sessionMngr/?v=latest"))
+        );
         assert_eq!(em.supported_versions[0].name, "v1_7");
 
         // Logon: 201, token in header and cookie, LogonSession body.
@@ -67,13 +78,19 @@ async fn root_logon_and_logoff_in_both_formats() {
         }
         let s = Session::logon(&base, w).await;
         assert_eq!(s.logon.user_name, "admin");
-        assert!(s.logon.logoff_href().ends_with(&format!("/api/logonSessions/{}", s.logon.session_id)));
+        assert!(
+            s.logon
+                .logoff_href()
+                .ends_with(&format!("/api/logonSessions/{}", s.logon.session_id))
+        );
 
         // The session resource.
         let a = s.get(&s.logon.href).await;
         assert_eq!(a.status, 200);
         check(&a, w);
-        let other = s.get("/logonSessions/00000000-0000-0000-0000-000000000000").await;
+        let other = s
+            .get("/logonSessions/00000000-0000-0000-0000-000000000000")
+            .await;
         assert_eq!(other.status, 404);
         check(&other, w);
         other.error(w);
@@ -128,7 +145,11 @@ async fn token_rules_header_cookie_and_missing() {
     assert!(a.header("www-authenticate").is_some());
     check(&a, Wire::Xml);
     // Cookie alone works.
-    let a = send(http.get(&url).header("Cookie", format!("X-RestSvcSessionId={}", s.token))).await;
+    let a = send(
+        http.get(&url)
+            .header("Cookie", format!("X-RestSvcSessionId={}", s.token)),
+    )
+    .await;
     assert_eq!(a.status, 200);
     // Cookie wins over the header: a bad cookie fails even with a good header...
     let a = send(
@@ -196,7 +217,10 @@ async fn backup_servers_as_references_and_entities() {
         // Named without a GUID: derived from the name (stable across restarts).
         assert_eq!(
             refs.refs[0].uid,
-            format!("urn:veeam:BackupServer:{}", ipimport::sim::derived_server_guid("backup01"))
+            format!(
+                "urn:veeam:BackupServer:{}",
+                ipimport::sim::derived_server_guid("backup01")
+            )
         );
         assert_eq!(refs.refs[1].uid, format!("urn:veeam:BackupServer:{guid}"));
         assert_eq!(refs.refs[1].name, "vbr02");
@@ -274,7 +298,11 @@ async fn post_range_runs_a_task_through_its_states() {
         }
         assert_eq!(
             seen,
-            vec![TaskState::Running, TaskState::OperationFinished, TaskState::Finished]
+            vec![
+                TaskState::Running,
+                TaskState::OperationFinished,
+                TaskState::Finished
+            ]
         );
         let pool = sim_pool(&base).await;
         assert!(pool[&server].contains(&first) && pool[&server].contains(&last));
@@ -307,39 +335,150 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
     let server = s.server_uid().await;
     let ns = VENDOR_NS;
     let xml = |inner: &str| {
-        format!(r#"<?xml version="1.0" encoding="utf-8"?><CloudPublicIpAddressCreateSpec xmlns="{ns}">{inner}</CloudPublicIpAddressCreateSpec>"#)
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><CloudPublicIpAddressCreateSpec xmlns="{ns}">{inner}</CloudPublicIpAddressCreateSpec>"#
+        )
     };
     let el = |n: &str, v: &str| format!("<{n}>{v}</{n}>");
     let b = el("BackupServerUid", &server);
     let lo = el("IpAddressLowerBound", "203.0.113.1");
     let hi = el("IpAddressUpperBound", "203.0.113.9");
     let unknown = "urn:veeam:BackupServer:11111111-2222-3333-4444-555555555555";
-    let mut cases: Vec<(String, &str, String)> = vec![
-        ("order".into(), "application/xml", xml(&format!("{lo}{b}{hi}"))),
-        ("twice".into(), "application/xml", xml(&format!("{b}{lo}{lo}{hi}"))),
-        ("missing".into(), "application/xml", xml(&format!("{b}{lo}"))),
-        ("extra".into(), "application/xml", xml(&format!("{b}{lo}{hi}<Note>x</Note>"))),
-        ("no namespace".into(), "application/xml", xml(&format!("{b}{lo}{hi}")).replace(&format!(" xmlns=\"{ns}\""), "")),
-        ("malformed".into(), "application/xml", xml(&format!("{b}{lo}{hi}")).replace("</CloudPublicIpAddressCreateSpec>", "")),
-        ("wrong root".into(), "application/xml", xml(&format!("{b}{lo}{hi}")).replace("CloudPublicIpAddressCreateSpec", "CloudPublicIpAddress")),
-        ("bad address".into(), "application/xml", xml(&format!("{b}{}{hi}", el("IpAddressLowerBound", "203.0.113.300")))),
-        ("leading zero".into(), "application/xml", xml(&format!("{b}{}{hi}", el("IpAddressLowerBound", "203.0.113.01")))),
-        ("mixed family".into(), "application/xml", xml(&format!("{b}{lo}{}", el("IpAddressUpperBound", "2001:db8::1")))),
-        ("reversed".into(), "application/xml", xml(&format!("{b}{}{}", el("IpAddressLowerBound", "203.0.113.9"), el("IpAddressUpperBound", "203.0.113.1")))),
-        ("unknown server".into(), "application/xml", xml(&format!("{}{lo}{hi}", el("BackupServerUid", unknown)))),
+    let cases: Vec<(String, &str, String)> = vec![
+        (
+            "order".into(),
+            "application/xml",
+            xml(&format!("{lo}{b}{hi}")),
+        ),
+        (
+            "twice".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{lo}{hi}")),
+        ),
+        (
+            "missing".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}")),
+        ),
+        (
+            "extra".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}<Note>x</Note>")),
+        ),
+        (
+            "no namespace".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace(&format!(" xmlns=\"{ns}\""), ""),
+        ),
+        (
+            "malformed".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace("</CloudPublicIpAddressCreateSpec>", ""),
+        ),
+        (
+            "wrong root".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}"))
+                .replace("CloudPublicIpAddressCreateSpec", "CloudPublicIpAddress"),
+        ),
+        (
+            "bad address".into(),
+            "application/xml",
+            xml(&format!(
+                "{b}{}{hi}",
+                el("IpAddressLowerBound", "203.0.113.300")
+            )),
+        ),
+        (
+            "leading zero".into(),
+            "application/xml",
+            xml(&format!(
+                "{b}{}{hi}",
+                el("IpAddressLowerBound", "203.0.113.01")
+            )),
+        ),
+        (
+            "mixed family".into(),
+            "application/xml",
+            xml(&format!(
+                "{b}{lo}{}",
+                el("IpAddressUpperBound", "2001:db8::1")
+            )),
+        ),
+        (
+            "reversed".into(),
+            "application/xml",
+            xml(&format!(
+                "{b}{}{}",
+                el("IpAddressLowerBound", "203.0.113.9"),
+                el("IpAddressUpperBound", "203.0.113.1")
+            )),
+        ),
+        (
+            "unknown server".into(),
+            "application/xml",
+            xml(&format!("{}{lo}{hi}", el("BackupServerUid", unknown))),
+        ),
         // The vendor's own example carries a blank before </BackupServerUid>;
         // the schema's UidType rejects it, and so does the simulator.
-        ("untrimmed uid".into(), "application/xml", xml(&format!("{}{lo}{hi}", el("BackupServerUid", &format!("{server} "))))),
-        ("not a uid".into(), "application/xml", xml(&format!("{}{lo}{hi}", el("BackupServerUid", "backup01")))),
+        (
+            "untrimmed uid".into(),
+            "application/xml",
+            xml(&format!(
+                "{}{lo}{hi}",
+                el("BackupServerUid", &format!("{server} "))
+            )),
+        ),
+        (
+            "not a uid".into(),
+            "application/xml",
+            xml(&format!("{}{lo}{hi}", el("BackupServerUid", "backup01"))),
+        ),
         ("no content type".into(), "", xml(&format!("{b}{lo}{hi}"))),
-        ("text/plain".into(), "text/plain", xml(&format!("{b}{lo}{hi}"))),
-        ("json as xml".into(), "application/xml", format!(r#"{{"BackupServerUid":"{server}"}}"#)),
+        (
+            "text/plain".into(),
+            "text/plain",
+            xml(&format!("{b}{lo}{hi}")),
+        ),
+        (
+            "json as xml".into(),
+            "application/xml",
+            format!(r#"{{"BackupServerUid":"{server}"}}"#),
+        ),
         ("json malformed".into(), "application/json", "{".into()),
-        ("json missing".into(), "application/json", format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1"}}"#)),
-        ("json twice".into(), "application/json", format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1","IpAddressLowerBound":"203.0.113.1","IpAddressUpperBound":"203.0.113.2"}}"#)),
-        ("json extra".into(), "application/json", format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1","IpAddressUpperBound":"203.0.113.2","Tenant":"x"}}"#)),
-        ("json number".into(), "application/json", format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":1,"IpAddressUpperBound":"203.0.113.2"}}"#)),
-        ("too large".into(), "application/json", format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"2001:db8::","IpAddressUpperBound":"2001:db8::ffff:ffff"}}"#)),
+        (
+            "json missing".into(),
+            "application/json",
+            format!(r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1"}}"#),
+        ),
+        (
+            "json twice".into(),
+            "application/json",
+            format!(
+                r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1","IpAddressLowerBound":"203.0.113.1","IpAddressUpperBound":"203.0.113.2"}}"#
+            ),
+        ),
+        (
+            "json extra".into(),
+            "application/json",
+            format!(
+                r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"203.0.113.1","IpAddressUpperBound":"203.0.113.2","Tenant":"x"}}"#
+            ),
+        ),
+        (
+            "json number".into(),
+            "application/json",
+            format!(
+                r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":1,"IpAddressUpperBound":"203.0.113.2"}}"#
+            ),
+        ),
+        (
+            "too large".into(),
+            "application/json",
+            format!(
+                r#"{{"BackupServerUid":"{server}","IpAddressLowerBound":"2001:db8::","IpAddressUpperBound":"2001:db8::ffff:ffff"}}"#
+            ),
+        ),
     ];
     // The control case, valid, must pass: so the 400s above are not an artefact.
     let valid = xml(&format!("{b}{lo}{hi}"));
@@ -351,17 +490,19 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
         }
     }
     for w in BOTH {
-        for (name, ct, body) in cases.drain(..).collect::<Vec<_>>() {
-            let mut r = s.req(Method::POST, "/cloud/publicIpAddresses").header("Accept", accept(w)).body(body.clone());
+        for (name, ct, body) in &cases {
+            let mut r = s
+                .req(Method::POST, "/cloud/publicIpAddresses")
+                .header("Accept", accept(w))
+                .body(body.clone());
             if !ct.is_empty() {
-                r = r.header("Content-Type", ct);
+                r = r.header("Content-Type", *ct);
             }
             let a = send(r).await;
             assert_eq!(a.status, 400, "{name}: {}", a.text);
             check(&a, w);
             let e = a.error(w);
             assert_eq!(e.status, "BadRequest");
-            cases.push((name, ct, body));
         }
     }
     let stats = sim_stats(&base).await;
@@ -369,7 +510,12 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
     assert_eq!(stats["by_status"]["400"], cases.len() * 2);
     assert!(sim_pool(&base).await[&server].is_empty());
     // The valid one goes through.
-    let a = send(s.req(Method::POST, "/cloud/publicIpAddresses").header("Content-Type", "application/xml").body(valid)).await;
+    let a = send(
+        s.req(Method::POST, "/cloud/publicIpAddresses")
+            .header("Content-Type", "application/xml")
+            .body(valid),
+    )
+    .await;
     assert_eq!(a.status, 202, "{}", a.text);
     sim.stop().await;
 }
@@ -408,7 +554,10 @@ async fn public_ip_entities_get_put_delete() {
             assert_schema_valid_except(&a.text, &[NO_TENANT_DEVIATION], true);
         }
         let ents: wire::CloudPublicIps = a.decode(w);
-        assert_eq!(ents.items[0].tenant_uid.as_deref(), Some("urn:veeam:CloudTenant:0b7e8d52-1c3a-4f4e-9d6b-2a1f3c4d5e6f"));
+        assert_eq!(
+            ents.items[0].tenant_uid.as_deref(),
+            Some("urn:veeam:CloudTenant:0b7e8d52-1c3a-4f4e-9d6b-2a1f3c4d5e6f")
+        );
         assert_eq!(ents.items[1].tenant_uid, None);
         assert_eq!(ents.items[1].backup_server_uid, server);
 
@@ -432,10 +581,16 @@ async fn public_ip_entities_get_put_delete() {
         edited.ip_address = "198.51.100.99".into();
         if w == Wire::Xml {
             let mut body = edited.clone();
-            body.tenant_uid = Some("urn:veeam:CloudTenant:0b7e8d52-1c3a-4f4e-9d6b-2a1f3c4d5e6f".into());
+            body.tenant_uid =
+                Some("urn:veeam:CloudTenant:0b7e8d52-1c3a-4f4e-9d6b-2a1f3c4d5e6f".into());
             assert_schema_valid(std::str::from_utf8(&wire::encode(&body, Wire::Xml)).unwrap());
         }
-        let a = send(s.req(Method::PUT, &free.href).header("Content-Type", accept(w)).body(wire::encode(&edited, w))).await;
+        let a = send(
+            s.req(Method::PUT, &free.href)
+                .header("Content-Type", accept(w))
+                .body(wire::encode(&edited, w)),
+        )
+        .await;
         assert_eq!(a.status, 202, "{}", a.text);
         check(&a, w);
         let t: wire::Task = a.decode(w);
@@ -447,12 +602,22 @@ async fn public_ip_entities_get_put_delete() {
         assert_eq!(e.name, "198.51.100.99");
         // PUT onto an address that is taken: the task fails.
         edited.ip_address = "198.51.100.40".into();
-        let a = send(s.req(Method::PUT, &free.href).header("Content-Type", accept(w)).body(wire::encode(&edited, w))).await;
+        let a = send(
+            s.req(Method::PUT, &free.href)
+                .header("Content-Type", accept(w))
+                .body(wire::encode(&edited, w)),
+        )
+        .await;
         let t: wire::Task = a.decode(w);
         assert!(!s.wait_task(&t.task_id).await.result.unwrap().success);
         // PUT with a bad address: 400.
         edited.ip_address = "nope".into();
-        let a = send(s.req(Method::PUT, &free.href).header("Content-Type", accept(w)).body(wire::encode(&edited, w))).await;
+        let a = send(
+            s.req(Method::PUT, &free.href)
+                .header("Content-Type", accept(w))
+                .body(wire::encode(&edited, w)),
+        )
+        .await;
         assert_eq!(a.status, 400);
         check(&a, w);
 
@@ -470,7 +635,12 @@ async fn public_ip_entities_get_put_delete() {
         assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
         assert_eq!(sim_pool(&base).await[&server], vec!["198.51.100.40"]);
         for m in [Method::GET, Method::PUT, Method::DELETE] {
-            let a = send(s.req(m.clone(), &free.href).header("Content-Type", accept(w)).body(wire::encode(&edited, w))).await;
+            let a = send(
+                s.req(m.clone(), &free.href)
+                    .header("Content-Type", accept(w))
+                    .body(wire::encode(&edited, w)),
+            )
+            .await;
             assert_eq!(a.status, 404, "{m}");
             check(&a, w);
         }
@@ -497,8 +667,14 @@ async fn tasks_list_delete_and_session_scope() {
             let a = Session::logon(&base, w).await;
             let b = Session::logon(&base, w).await;
             let server = a.server_uid().await;
-            let t1: wire::Task = a.post_range(&server, "203.0.113.1", "203.0.113.1").await.decode(w);
-            let t2: wire::Task = a.post_range(&server, "203.0.113.2", "203.0.113.2").await.decode(w);
+            let t1: wire::Task = a
+                .post_range(&server, "203.0.113.1", "203.0.113.1")
+                .await
+                .decode(w);
+            let t2: wire::Task = a
+                .post_range(&server, "203.0.113.2", "203.0.113.2")
+                .await
+                .decode(w);
 
             let list = a.get("/tasks").await;
             assert_eq!(list.status, 200);
@@ -509,7 +685,10 @@ async fn tasks_list_delete_and_session_scope() {
             // Another session sees them only with --task-scope global.
             let other = b.get(&format!("/tasks/{}", t1.task_id)).await;
             let q: wire::QueryResult = b
-                .get(&format!("/query?type=Task&format=Entities&filter=TaskId==\"{}\"", t1.task_id))
+                .get(&format!(
+                    "/query?type=Task&format=Entities&filter=TaskId==\"{}\"",
+                    t1.task_id
+                ))
                 .await
                 .decode(w);
             let others: wire::Tasks = b.get("/tasks").await.decode(w);
@@ -536,7 +715,10 @@ async fn tasks_list_delete_and_session_scope() {
             assert_eq!(tasks.tasks.len(), 1);
             a.wait_task(&t1.task_id).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(sim_pool(&base).await[&server], vec!["203.0.113.1", "203.0.113.2"]);
+            assert_eq!(
+                sim_pool(&base).await[&server],
+                vec!["203.0.113.1", "203.0.113.2"]
+            );
             for bad in ["task-999", "nonsense"] {
                 let a = a.get(&format!("/tasks/{bad}")).await;
                 assert_eq!(a.status, 404);
@@ -545,7 +727,14 @@ async fn tasks_list_delete_and_session_scope() {
             // A new logon of the same user does not see the old session's tasks (session scope).
             let again = Session::logon(&base, w).await;
             let seen = again.get(&format!("/tasks/{}", t1.task_id)).await.status;
-            assert_eq!(seen, if scope == TaskScope::Session { 404 } else { 200 });
+            assert_eq!(
+                seen,
+                if scope == TaskScope::Session {
+                    404
+                } else {
+                    200
+                }
+            );
         }
         sim.stop().await;
     }
@@ -557,20 +746,34 @@ async fn unknown_paths_404_and_wrong_methods_405_with_allow() {
     let base = sim.base_url().to_string();
     for w in BOTH {
         let s = Session::logon(&base, w).await;
-        for path in ["/nothing", "/cloud", "/cloud/publicIpAddresses/x/y", "/tasks/a/b"] {
+        for path in [
+            "/nothing",
+            "/cloud",
+            "/cloud/publicIpAddresses/x/y",
+            "/tasks/a/b",
+        ] {
             let a = s.get(path).await;
             assert_eq!(a.status, 404, "{path}");
             check(&a, w);
             assert_eq!(a.error(w).status, "NotFound");
         }
-        let a = send(client().get(format!("{base}/other")).header("Accept", accept(w))).await;
+        let a = send(
+            client()
+                .get(format!("{base}/other"))
+                .header("Accept", accept(w)),
+        )
+        .await;
         assert_eq!(a.status, 404);
         let cases: [(Method, &str, &str); 6] = [
             (Method::DELETE, "/", "GET"),
             (Method::GET, "/sessionMngr/?v=latest", "POST"),
             (Method::PUT, "/cloud/publicIpAddresses", "GET, POST"),
             (Method::POST, "/tasks/task-1", "GET, DELETE"),
-            (Method::PATCH, "/cloud/publicIpAddresses/x", "GET, PUT, DELETE"),
+            (
+                Method::PATCH,
+                "/cloud/publicIpAddresses/x",
+                "GET, PUT, DELETE",
+            ),
             (Method::POST, "/query", "GET"),
         ];
         for (m, path, allow) in cases {
@@ -582,7 +785,10 @@ async fn unknown_paths_404_and_wrong_methods_405_with_allow() {
         }
     }
     let stats = sim_stats(&base).await;
-    assert_eq!(stats["by_route"]["PATCH /api/cloud/publicIpAddresses/{id}"], 2);
+    assert_eq!(
+        stats["by_route"]["PATCH /api/cloud/publicIpAddresses/{id}"],
+        2
+    );
     assert_eq!(stats["by_route"]["GET /api/{unknown}"], 8);
     assert_eq!(stats["by_status"]["405"], 12);
     sim.stop().await;
@@ -603,17 +809,43 @@ async fn tls_with_the_generated_certificate() {
     let pem = std::fs::read_to_string(&pem_path).unwrap();
     assert_eq!(Some(pem.as_str()), sim.cert_pem());
     let cert = reqwest::Certificate::from_pem(pem.as_bytes()).unwrap();
-    let trusted = reqwest::Client::builder().tls_certs_only([cert]).build().unwrap();
-    for host in [sim.base_url().to_string(), format!("https://localhost:{}", sim.addr().port())] {
-        let a = send(trusted.post(format!("{host}/api/sessionMngr/?v=latest")).basic_auth("admin", Some("admin"))).await;
+    let trusted = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .build()
+        .unwrap();
+    for host in [
+        sim.base_url().to_string(),
+        format!("https://localhost:{}", sim.addr().port()),
+    ] {
+        let a = send(
+            trusted
+                .post(format!("{host}/api/sessionMngr/?v=latest"))
+                .basic_auth("admin", Some("admin")),
+        )
+        .await;
         assert_eq!(a.status, 201, "{host}");
         let logon: wire::LogonSession = a.decode(Wire::Xml);
-        assert!(logon.href.starts_with(&host), "links use the host asked for");
+        assert!(
+            logon.href.starts_with(&host),
+            "links use the host asked for"
+        );
     }
     // An untrusting client is refused, and plain HTTP gets no answer.
-    let strict = reqwest::Client::builder().tls_certs_only([]).build().unwrap();
-    assert!(strict.get(format!("{}/api/", sim.base_url())).send().await.is_err());
-    let plain = client().get(format!("http://{}/api/", sim.addr())).send().await;
+    let strict = reqwest::Client::builder()
+        .tls_certs_only([])
+        .build()
+        .unwrap();
+    assert!(
+        strict
+            .get(format!("{}/api/", sim.base_url()))
+            .send()
+            .await
+            .is_err()
+    );
+    let plain = client()
+        .get(format!("http://{}/api/", sim.addr()))
+        .send()
+        .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     sim.stop().await;
 }
@@ -625,7 +857,11 @@ async fn sim_endpoints_pool_stats_reset() {
     std::fs::write(&seed, "# comment\nvbr02,2001:db8::1-2001:db8::2\n\nbackup01,198.51.100.0/31\nvbr02,198.51.100.7\n").unwrap();
     let sim = sim(SimConfig {
         seed_pool: Some(seed),
-        backup_servers: vec![("backup01".into(), None), ("vbr02".into(), None), ("empty03".into(), None)],
+        backup_servers: vec![
+            ("backup01".into(), None),
+            ("vbr02".into(), None),
+            ("empty03".into(), None),
+        ],
         ..quick()
     })
     .await;
@@ -636,22 +872,40 @@ async fn sim_endpoints_pool_stats_reset() {
     let pool = sim_pool(&base).await;
     assert_eq!(pool.len(), 3, "every server is listed, the empty one too");
     assert_eq!(pool[&uid(0)], vec!["198.51.100.0", "198.51.100.1"]);
-    assert_eq!(pool[&uid(1)], vec!["198.51.100.7", "2001:db8::1", "2001:db8::2"], "IPv4 first, numeric order");
+    assert_eq!(
+        pool[&uid(1)],
+        vec!["198.51.100.7", "2001:db8::1", "2001:db8::2"],
+        "IPv4 first, numeric order"
+    );
     assert!(pool[&uid(2)].is_empty());
 
-    let t: wire::Task = s.post_range(&uid(2), "203.0.113.5", "203.0.113.6").await.decode(Wire::Xml);
+    let t: wire::Task = s
+        .post_range(&uid(2), "203.0.113.5", "203.0.113.6")
+        .await
+        .decode(Wire::Xml);
     s.wait_task(&t.task_id).await;
     assert_eq!(sim_pool(&base).await[&uid(2)].len(), 2);
     let stats = sim_stats(&base).await;
     for key in [
-        "requests", "by_route", "by_status", "logons", "tasks_created", "tasks_failed",
-        "conflicting_posts", "max_requests_in_one_second", "rejected_503", "dropped",
+        "requests",
+        "by_route",
+        "by_status",
+        "logons",
+        "tasks_created",
+        "tasks_failed",
+        "conflicting_posts",
+        "max_requests_in_one_second",
+        "rejected_503",
+        "dropped",
     ] {
         assert!(stats.get(key).is_some(), "{key}");
     }
     assert_eq!(stats["logons"], 1);
     assert!(stats["requests"].as_u64().unwrap() >= 4);
-    assert_eq!(stats["by_route"]["GET /api/tasks/{id}"], stats["by_status"]["200"].as_u64().unwrap() - 1);
+    assert_eq!(
+        stats["by_route"]["GET /api/tasks/{id}"],
+        stats["by_status"]["200"].as_u64().unwrap() - 1
+    );
 
     // Reset: pool back to the seed, sessions, tasks and counters gone.
     let a = send(client().post(format!("{base}/sim/reset"))).await;
@@ -666,7 +920,10 @@ async fn sim_endpoints_pool_stats_reset() {
     let a = send(client().get(format!("{base}/sim/reset"))).await;
     assert_eq!(a.status, 405);
     assert_eq!(a.header("allow"), Some("POST"));
-    assert_eq!(send(client().get(format!("{base}/sim/other"))).await.status, 404);
+    assert_eq!(
+        send(client().get(format!("{base}/sim/other"))).await.status,
+        404
+    );
     sim.stop().await;
 }
 
@@ -680,7 +937,10 @@ async fn request_bodies_of_the_tests_validate() {
     };
     let xml = String::from_utf8(wire::encode(&spec, Wire::Xml)).unwrap();
     assert_schema_valid(&xml);
-    assert!(xml.contains(&format!("<{} xmlns=\"{VENDOR_NS}\">", wire::CloudPublicIpAddressCreateSpec::ROOT)));
+    assert!(xml.contains(&format!(
+        "<{} xmlns=\"{VENDOR_NS}\">",
+        wire::CloudPublicIpAddressCreateSpec::ROOT
+    )));
     // A body the schema rejects is reported as such (the check can fail).
     assert!(schema_errors(&xml.replace("198.51.100.11", "<X/>")).is_none_or(|e| !e.is_empty()));
 }

@@ -108,7 +108,10 @@ async fn paging_follows_next_links_in_both_formats() {
             assert_eq!(p.len(), if i < 3 { 7 } else { 4 });
             assert!(wire::find_link(&p.paging.links, "First").is_some());
             assert!(wire::find_link(&p.paging.links, "Last").is_some());
-            assert_eq!(wire::find_link(&p.paging.links, "Previous").is_some(), i > 0);
+            assert_eq!(
+                wire::find_link(&p.paging.links, "Previous").is_some(),
+                i > 0
+            );
         }
         assert_eq!(names[0], "198.51.100.0");
         assert_eq!(names[24], "203.0.113.2");
@@ -126,11 +129,14 @@ async fn paging_follows_next_links_in_both_formats() {
         assert_eq!(p.len(), 30);
         assert!(p.paging.next_href().is_none());
         // A page past the end is empty.
-        let p: QueryResult = s.get(&format!("{}&pageSize=10&page=9", q(""))).await.decode(w);
+        let p: QueryResult = s
+            .get(&format!("{}&pageSize=10&page=9", q("")))
+            .await
+            .decode(w);
         assert!(p.is_empty());
         assert_eq!(p.paging.pages_count, 3);
         // References when format=Entities is absent.
-        let a = s.get(&format!("/query?type=CloudPublicIpAddress&pageSize=2")).await;
+        let a = s.get("/query?type=CloudPublicIpAddress&pageSize=2").await;
         if w == Wire::Xml {
             assert_schema_valid(&a.text);
         }
@@ -148,7 +154,10 @@ async fn default_page_size_from_the_option_and_zero_means_one_page() {
     let (pages, names) = all_pages(&s, &q("")).await;
     assert_eq!(pages.len(), 8);
     assert_eq!(names.len(), 30);
-    let p: QueryResult = s.get(&format!("{}&pageSize=0", q(""))).await.decode(Wire::Json);
+    let p: QueryResult = s
+        .get(&format!("{}&pageSize=0", q("")))
+        .await
+        .decode(Wire::Json);
     assert_eq!(p.len(), 30);
     assert_eq!(p.paging.pages_count, 1);
     sim.stop().await;
@@ -172,21 +181,66 @@ async fn filters_and_or_grouping_and_operators() {
                 let a = s.get(&q(&filter)).await;
                 assert_eq!(a.status, 200, "{filter}: {}", a.text);
                 let p: QueryResult = a.decode(s.wire);
-                p.public_ips().iter().map(|i| i.ip_address.clone()).collect::<Vec<_>>()
+                p.public_ips()
+                    .iter()
+                    .map(|i| i.ip_address.clone())
+                    .collect::<Vec<_>>()
             }
         };
         let cases: Vec<(String, Vec<&str>)> = vec![
-            (format!("BackupServerUid==\"{b2}\""), vec!["198.51.100.5", "198.51.100.6", "198.51.100.7", "2001:db8::a", "2001:db8::b"]),
-            ("BackupServerName==\"VBR02\";IpAddress>=\"198.51.100.6\";IpAddress<\"2001:db8::b\"".into(), vec!["198.51.100.6", "198.51.100.7", "2001:db8::a"]),
-            ("Name==\"198.51.100.3\",Name==\"2001:DB8::A\"".into(), vec!["198.51.100.3", "2001:db8::a"]),
-            (format!("(BackupServerUid==\"{b1}\",BackupServerUid==\"{b2}\");IpAddress==198.51.100.5"), vec!["198.51.100.5", "198.51.100.5"]),
+            (
+                format!("BackupServerUid==\"{b2}\""),
+                vec![
+                    "198.51.100.5",
+                    "198.51.100.6",
+                    "198.51.100.7",
+                    "2001:db8::a",
+                    "2001:db8::b",
+                ],
+            ),
+            (
+                "BackupServerName==\"VBR02\";IpAddress>=\"198.51.100.6\";IpAddress<\"2001:db8::b\""
+                    .into(),
+                vec!["198.51.100.6", "198.51.100.7", "2001:db8::a"],
+            ),
+            (
+                "Name==\"198.51.100.3\",Name==\"2001:DB8::A\"".into(),
+                vec!["198.51.100.3", "2001:db8::a"],
+            ),
+            (
+                format!(
+                    "(BackupServerUid==\"{b1}\",BackupServerUid==\"{b2}\");IpAddress==198.51.100.5"
+                ),
+                vec!["198.51.100.5", "198.51.100.5"],
+            ),
             // AND binds tighter than OR (results in pool order: backup01 first).
-            (format!("BackupServerUid==\"{b2}\";IpAddress==\"198.51.100.5\",IpAddress==\"198.51.100.21\""), vec!["198.51.100.21", "198.51.100.5"]),
-            (format!("BackupServerUid==\"{b2}\";(IpAddress==\"198.51.100.5\",IpAddress==\"198.51.100.21\")"), vec!["198.51.100.5"]),
-            (format!("CloudTenantUid==\"{TENANT}\""), vec!["203.0.113.0", "203.0.113.1"]),
+            (
+                format!(
+                    "BackupServerUid==\"{b2}\";IpAddress==\"198.51.100.5\",IpAddress==\"198.51.100.21\""
+                ),
+                vec!["198.51.100.21", "198.51.100.5"],
+            ),
+            (
+                format!(
+                    "BackupServerUid==\"{b2}\";(IpAddress==\"198.51.100.5\",IpAddress==\"198.51.100.21\")"
+                ),
+                vec!["198.51.100.5"],
+            ),
+            (
+                format!("CloudTenantUid==\"{TENANT}\""),
+                vec!["203.0.113.0", "203.0.113.1"],
+            ),
             ("CloudTenantName==\"acme\"".into(), vec!["203.0.113.2"]),
-            (format!("BackupServerUid==\"{b1}\";CloudTenantUid!=\"{TENANT}\";IpAddress>203.0.113.0"), vec!["203.0.113.2"]),
-            (format!("BackupServerUid!=\"{b1}\";IpAddress<=\"198.51.100.6\""), vec!["198.51.100.5", "198.51.100.6"]),
+            (
+                format!(
+                    "BackupServerUid==\"{b1}\";CloudTenantUid!=\"{TENANT}\";IpAddress>203.0.113.0"
+                ),
+                vec!["203.0.113.2"],
+            ),
+            (
+                format!("BackupServerUid!=\"{b1}\";IpAddress<=\"198.51.100.6\""),
+                vec!["198.51.100.5", "198.51.100.6"],
+            ),
             ("IpAddress>\"2001:db8::a\"".into(), vec!["2001:db8::b"]),
             ("BackupServerName==\"nobody\"".into(), vec![]),
         ];
@@ -196,7 +250,10 @@ async fn filters_and_or_grouping_and_operators() {
         // UID filter finds one entity.
         let all: QueryResult = s.get(&q("")).await.decode(w);
         let one = &all.public_ips()[3];
-        assert_eq!(names(format!("UID==\"{}\"", one.uid)).await, vec![one.ip_address.clone()]);
+        assert_eq!(
+            names(format!("UID==\"{}\"", one.uid)).await,
+            vec![one.ip_address.clone()]
+        );
         // Bad filters, fields, types and paging are 400 with an Error body.
         for bad in [
             q("Nope==\"x\""),
@@ -229,11 +286,27 @@ async fn sorting() {
         let s = &s;
         async move {
             let p: QueryResult = s.get(&query).await.decode(Wire::Json);
-            p.public_ips().iter().map(|i| i.ip_address.clone()).collect::<Vec<_>>()
+            p.public_ips()
+                .iter()
+                .map(|i| i.ip_address.clone())
+                .collect::<Vec<_>>()
         }
     };
-    let asc = get(format!("{}&sortAsc=IpAddress", q("BackupServerName==vbr02"))).await;
-    assert_eq!(asc, vec!["198.51.100.5", "198.51.100.6", "198.51.100.7", "2001:db8::a", "2001:db8::b"]);
+    let asc = get(format!(
+        "{}&sortAsc=IpAddress",
+        q("BackupServerName==vbr02")
+    ))
+    .await;
+    assert_eq!(
+        asc,
+        vec![
+            "198.51.100.5",
+            "198.51.100.6",
+            "198.51.100.7",
+            "2001:db8::a",
+            "2001:db8::b"
+        ]
+    );
     let desc = get(format!("{}&sortDesc=Name", q("BackupServerName==vbr02"))).await;
     assert_eq!(desc, asc.iter().rev().cloned().collect::<Vec<_>>());
     // Sorted across servers, then paged.
@@ -241,7 +314,9 @@ async fn sorting() {
     assert_eq!(all, vec!["198.51.100.3", "198.51.100.4", "198.51.100.5"]);
     let by_server = get(format!("{}&sortDesc=BackupServerName&pageSize=2", q(""))).await;
     assert_eq!(by_server, vec!["198.51.100.5", "198.51.100.6"]);
-    let both = s.get(&format!("{}&sortAsc=Name&sortDesc=Name", q(""))).await;
+    let both = s
+        .get(&format!("{}&sortAsc=Name&sortDesc=Name", q("")))
+        .await;
     assert_eq!(both.status, 400);
     sim.stop().await;
 }
@@ -259,12 +334,19 @@ async fn task_query_filters_pages_and_scopes() {
         let mut ids = Vec::new();
         for i in 0..5 {
             let t: wire::Task = s
-                .post_range(&server, &format!("203.0.{}.1", 100 + i + if w == Wire::Json { 10 } else { 0 }), &format!("203.0.{}.1", 100 + i + if w == Wire::Json { 10 } else { 0 }))
+                .post_range(
+                    &server,
+                    &format!("203.0.{}.1", 100 + i + if w == Wire::Json { 10 } else { 0 }),
+                    &format!("203.0.{}.1", 100 + i + if w == Wire::Json { 10 } else { 0 }),
+                )
                 .await
                 .decode(w);
             ids.push(t.task_id);
         }
-        let filter = format!("TaskId==\"{}\",TaskId==\"{}\",TaskId==\"{}\"", ids[0], ids[2], ids[4]);
+        let filter = format!(
+            "TaskId==\"{}\",TaskId==\"{}\",TaskId==\"{}\"",
+            ids[0], ids[2], ids[4]
+        );
         let mut qs = url::form_urlencoded::Serializer::new(String::new());
         qs.append_pair("type", "Task");
         qs.append_pair("format", "Entities");
@@ -273,14 +355,28 @@ async fn task_query_filters_pages_and_scopes() {
         let (pages, names) = all_pages(&s, &format!("/query?{}", qs.finish())).await;
         assert_eq!(pages.len(), 2);
         assert_eq!(names, vec![ids[0].clone(), ids[2].clone(), ids[4].clone()]);
-        assert!(pages[0].tasks().iter().all(|t| t.state == wire::TaskState::Running));
+        assert!(
+            pages[0]
+                .tasks()
+                .iter()
+                .all(|t| t.state == wire::TaskState::Running)
+        );
         // The same filter written raw in the URL, as a client would.
-        let raw = s.get(&format!("/query?type=Task&format=Entities&filter=TaskId==\"{}\",TaskId==\"{}\"", ids[1], ids[3])).await;
+        let raw = s
+            .get(&format!(
+                "/query?type=Task&format=Entities&filter=TaskId==\"{}\",TaskId==\"{}\"",
+                ids[1], ids[3]
+            ))
+            .await;
         assert_eq!(raw.status, 200, "{}", raw.text);
         let p: QueryResult = raw.decode(w);
         assert_eq!(p.tasks().len(), 2);
         // References without format=Entities.
-        let (_, refs) = all_pages(&s, "/query?type=Task&filter=State==Running;Operation==CreateCloudPublicIpAddress").await;
+        let (_, refs) = all_pages(
+            &s,
+            "/query?type=Task&filter=State==Running;Operation==CreateCloudPublicIpAddress",
+        )
+        .await;
         assert_eq!(refs, ids);
         let (_, none) = all_pages(&s, "/query?type=Task&filter=State==\"Finished\"").await;
         assert!(none.is_empty());
@@ -289,7 +385,11 @@ async fn task_query_filters_pages_and_scopes() {
         for id in &ids {
             s.wait_task(id).await;
         }
-        let (_, done) = all_pages(&s, "/query?type=Task&format=Entities&filter=State==Finished").await;
+        let (_, done) = all_pages(
+            &s,
+            "/query?type=Task&format=Entities&filter=State==Finished",
+        )
+        .await;
         assert_eq!(done, ids);
         // Another session sees none of them.
         let other = Session::logon(sim.base_url(), w).await;

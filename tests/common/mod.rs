@@ -40,7 +40,10 @@ fn fixed_xsd() -> Option<&'static Path> {
                 Ok(t) => t,
                 Err(e) => {
                     if in_ci() {
-                        panic!("the vendor schema {} is missing under CI: {e}", src.display());
+                        panic!(
+                            "the vendor schema {} is missing under CI: {e}",
+                            src.display()
+                        );
                     }
                     eprintln!("SKIPPED schema check: {} not readable ({e})", src.display());
                     return None;
@@ -82,7 +85,10 @@ pub fn schema_errors(xml: &str) -> Option<Vec<String>> {
         .map(str::to_string)
         .collect();
     if out.status.success() {
-        assert!(errors.is_empty(), "xmllint succeeded yet printed: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "xmllint succeeded yet printed: {errors:?}"
+        );
     } else {
         assert!(!errors.is_empty(), "xmllint failed silently on:\n{xml}");
     }
@@ -115,7 +121,10 @@ pub fn assert_schema_valid_except(xml: &str, allowed: &[&str], expect_some: bool
             "unexpected schema errors:\n{unexpected:#?}\n{xml}"
         );
         if expect_some {
-            assert!(!errors.is_empty(), "expected the documented deviation in:\n{xml}");
+            assert!(
+                !errors.is_empty(),
+                "expected the documented deviation in:\n{xml}"
+            );
         }
     }
 }
@@ -169,8 +178,13 @@ pub struct Answer {
 
 impl Answer {
     pub fn decode<T: Body>(&self, w: Wire) -> T {
-        wire::decode(self.text.as_bytes(), w)
-            .unwrap_or_else(|e| panic!("cannot decode {}: {e}\n{}", std::any::type_name::<T>(), self.text))
+        wire::decode(self.text.as_bytes(), w).unwrap_or_else(|e| {
+            panic!(
+                "cannot decode {}: {e}\n{}",
+                std::any::type_name::<T>(),
+                self.text
+            )
+        })
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
