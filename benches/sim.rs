@@ -86,7 +86,10 @@ fn pool_memory() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    assert!(rss <= 256 * 1024, "the 1,000,000-address pool takes {rss} kB");
+    assert!(
+        rss <= 256 * 1024,
+        "the 1,000,000-address pool takes {rss} kB"
+    );
 }
 
 fn benches(c: &mut Criterion) {
@@ -119,7 +122,10 @@ fn benches(c: &mut Criterion) {
             .send()
             .await
             .unwrap();
-        let token = r.headers()["X-RestSvcSessionId"].to_str().unwrap().to_string();
+        let token = r.headers()["X-RestSvcSessionId"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let server = format!(
             "urn:veeam:BackupServer:{}",
             ipimport::sim::derived_server_guid("backup01")
@@ -213,7 +219,10 @@ fn benches(c: &mut Criterion) {
             .send()
             .await
             .unwrap();
-        let token = r.headers()["X-RestSvcSessionId"].to_str().unwrap().to_string();
+        let token = r.headers()["X-RestSvcSessionId"]
+            .to_str()
+            .unwrap()
+            .to_string();
         (sim, token)
     });
     let server = format!(

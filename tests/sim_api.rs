@@ -173,18 +173,18 @@ async fn token_rules_header_cookie_and_missing() {
 #[tokio::test]
 async fn idle_sessions_expire() {
     let sim = sim(SimConfig {
-        session_idle: Duration::from_millis(300),
+        session_idle: Duration::from_millis(900),
         ..quick()
     })
     .await;
     let s = Session::logon(sim.base_url(), Wire::Json).await;
     // Activity keeps it alive past the idle time...
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(s.get("/backupServers").await.status, 200);
     }
     // ...idleness kills it, for good.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let a = s.get("/backupServers").await;
     assert_eq!(a.status, 401);
     assert!(a.error(Wire::Json).message.contains("expired"));
