@@ -22,4 +22,5 @@ pub mod logging;
 pub mod merge;
 pub mod pipeline;
 pub mod range;
+pub mod sim;
 pub mod validate;
