@@ -1,0 +1,622 @@
+//! Executing a plan: submit every pending request under the concurrency
+//! limit, poll the tasks in flight together, and reconcile whatever ended in
+//! doubt against the pool, round after round, until nothing is left to send.
+//!
+//! Every step is journaled before it is taken ([`super::events`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::EngineSettings;
+use crate::em::client::{EmClient, PostAttempt, TaskStatus};
+use crate::em::error::EmError;
+use crate::em::retry::RetryPolicy;
+use crate::engine::cut::missing_pieces;
+use crate::engine::events::{Event, RangeText};
+use crate::engine::progress::Progress;
+use crate::engine::recorder::Recorder;
+use crate::range::IpRange;
+
+/// Reconciliation rounds before the engine gives up on a range.
+const MAX_ROUNDS: u32 = 25;
+/// How long reconciliation waits between pool reads before any task was seen.
+const SETTLE_BEFORE_ANY_TASK: Duration = Duration::from_secs(5);
+/// How long an interrupted run waits for its tasks in flight.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
+/// Where a request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReqStatus {
+    /// Not sent yet.
+    Pending,
+    /// Planned in an earlier process and not sent there: compare with the
+    /// pool before sending (no settling needed).
+    Recheck,
+    /// Intent journaled; the POST is on its way.
+    Sending,
+    /// The server accepted it; its task runs.
+    Accepted,
+    /// Its task finished successfully.
+    Succeeded,
+    /// Its task finished with `Success="false"`: not sent again in this run.
+    TaskFailed,
+    /// The server did not act on it and will not (refused, or retries spent).
+    NotSent,
+    /// Its outcome is unknown (lost reply, vanished or timed-out task).
+    Unknown,
+    /// Read back from the pool; what was missing became new requests.
+    Reconciled,
+}
+
+/// One request: a range for one backup server.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub id: u64,
+    pub uid: String,
+    pub range: IpRange,
+    pub status: ReqStatus,
+    pub attempts: u32,
+    pub task: Option<String>,
+    pub success: Option<bool>,
+    pub message: String,
+    /// The logon session the last attempt was sent under.
+    pub session: u64,
+    /// The request this one was cut from by reconciliation.
+    pub parent: Option<u64>,
+}
+
+impl Req {
+    pub fn new(id: u64, uid: String, range: IpRange, parent: Option<u64>) -> Req {
+        Req {
+            id,
+            uid,
+            range,
+            status: ReqStatus::Pending,
+            attempts: 0,
+            task: None,
+            success: None,
+            message: String::new(),
+            session: 0,
+            parent,
+        }
+    }
+
+    /// The `state` string of `report.json`'s `requests`.
+    pub fn state_name(&self) -> &'static str {
+        match self.status {
+            ReqStatus::Pending | ReqStatus::Recheck => "not_sent",
+            ReqStatus::Sending => "sending",
+            ReqStatus::Accepted => "Running",
+            ReqStatus::Succeeded | ReqStatus::TaskFailed => "Finished",
+            ReqStatus::NotSent => "rejected",
+            ReqStatus::Unknown => "unknown",
+            ReqStatus::Reconciled => "reconciled",
+        }
+    }
+}
+
+/// What the engine knows while it runs.
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub reqs: Vec<Req>,
+    /// Every task id this run was given.
+    pub known_tasks: HashSet<String>,
+    /// Longest task seen (acceptance to the poll that saw it finished).
+    pub longest_task: Option<Duration>,
+    /// Moving average of task durations, for the polling interval.
+    pub typical_task: Option<Duration>,
+}
+
+impl RunState {
+    /// Learn from one task's duration (longest and typical).
+    pub fn learn(&mut self, d: Duration) {
+        self.longest_task = Some(self.longest_task.map_or(d, |l| l.max(d)));
+        self.typical_task = Some(match self.typical_task {
+            None => d,
+            Some(t) => (t * 7 + d) / 8,
+        });
+    }
+
+    /// Push a new pending request and return its id.
+    pub fn push(&mut self, uid: String, range: IpRange, parent: Option<u64>) -> u64 {
+        let id = self.reqs.len() as u64;
+        self.reqs.push(Req::new(id, uid, range, parent));
+        id
+    }
+}
+
+/// Counters of what happened (beyond the client's).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExecStats {
+    pub post_retries: u64,
+}
+
+/// Everything one execution needs.
+pub struct Engine {
+    pub client: Arc<EmClient>,
+    pub journal: Recorder,
+    pub state: Mutex<RunState>,
+    pub settings: EngineSettings,
+    pub policy: RetryPolicy,
+    pub progress: Progress,
+    pub cancel: CancellationToken,
+    pub stats: Mutex<ExecStats>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Complete,
+    Interrupted,
+}
+
+struct InFlight {
+    req: u64,
+    task: String,
+    since: Instant,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Engine {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().expect("run state lock poisoned")
+    }
+
+    /// Run rounds until nothing is pending or in doubt, or until interrupted.
+    pub async fn execute(self: &Arc<Self>) -> anyhow::Result<Ending> {
+        for round in 0..MAX_ROUNDS {
+            let (doubtful, recheck, pending) = {
+                let st = self.lock();
+                let pick = |s: ReqStatus| -> Vec<u64> {
+                    st.reqs
+                        .iter()
+                        .filter(|r| r.status == s)
+                        .map(|r| r.id)
+                        .collect()
+                };
+                (
+                    pick(ReqStatus::Unknown),
+                    pick(ReqStatus::Recheck),
+                    pick(ReqStatus::Pending),
+                )
+            };
+            if self.cancel.is_cancelled() {
+                return Ok(Ending::Interrupted);
+            }
+            if !doubtful.is_empty() || !recheck.is_empty() {
+                tracing::info!(
+                    round,
+                    in_doubt = doubtful.len(),
+                    recheck = recheck.len(),
+                    "reconciling against the pool"
+                );
+                self.reconcile(&doubtful, &recheck).await?;
+                continue;
+            }
+            if pending.is_empty() {
+                return Ok(Ending::Complete);
+            }
+            self.submit_round(pending).await?;
+        }
+        // Still in doubt after every round: say so, do not loop forever.
+        let mut st = self.lock();
+        for r in st.reqs.iter_mut() {
+            if matches!(
+                r.status,
+                ReqStatus::Pending | ReqStatus::Unknown | ReqStatus::Recheck
+            ) {
+                r.message = format!("gave up after {MAX_ROUNDS} reconciliation rounds");
+            }
+        }
+        Ok(Ending::Complete)
+    }
+
+    /// Submit `ids` with at most `concurrency` tasks in flight, polling them together.
+    async fn submit_round(self: &Arc<Self>, ids: Vec<u64>) -> anyhow::Result<()> {
+        let semaphore = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let (tx, mut rx) = mpsc::unbounded_channel::<InFlight>();
+        let submitter = {
+            let engine = self.clone();
+            let semaphore = semaphore.clone();
+            tokio::spawn(async move {
+                let mut set = JoinSet::new();
+                for id in ids {
+                    let permit = tokio::select! {
+                        biased;
+                        _ = engine.cancel.cancelled() => break,
+                        p = semaphore.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                    };
+                    let engine = engine.clone();
+                    let tx = tx.clone();
+                    set.spawn(async move { engine.post_one(id, permit, tx).await });
+                }
+                drop(tx);
+                let mut result = Ok(());
+                while let Some(joined) = set.join_next().await {
+                    match joined {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => result = Err(e),
+                        Err(e) => result = Err(anyhow::anyhow!("a submit task failed: {e}")),
+                    }
+                }
+                result
+            })
+        };
+
+        let mut inflight: Vec<InFlight> = Vec::new();
+        let mut rx_open = true;
+        let mut last_poll = Instant::now();
+        let mut grace_until: Option<Instant> = None;
+        let mut poll_error: Option<anyhow::Error> = None;
+        loop {
+            if !rx_open && inflight.is_empty() {
+                break;
+            }
+            let grace = async move {
+                match grace_until {
+                    Some(g) => tokio::time::sleep_until(g.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let next_poll = last_poll + self.poll_interval();
+            tokio::select! {
+                msg = rx.recv(), if rx_open => match msg {
+                    Some(f) => inflight.push(f),
+                    None => rx_open = false,
+                },
+                _ = tokio::time::sleep_until(next_poll.into()), if !inflight.is_empty() => {
+                    last_poll = Instant::now();
+                    if let Err(e) = self.poll_once(&mut inflight).await {
+                        // The server went away: stop submitting, keep the journal.
+                        self.cancel.cancel();
+                        poll_error = Some(e);
+                        grace_until = Some(Instant::now());
+                    }
+                }
+                _ = self.cancel.cancelled(), if grace_until.is_none() => {
+                    grace_until = Some(Instant::now() + INTERRUPT_GRACE);
+                }
+                _ = grace => break,
+            }
+        }
+        submitter
+            .await
+            .map_err(|e| anyhow::anyhow!("the submitter failed: {e}"))??;
+        // Tasks still in flight after an interrupt stay `Accepted` in the
+        // journal: a resume reconciles them.
+        if let Some(e) = poll_error {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The polling interval: half the typical task duration, within bounds.
+    fn poll_interval(&self) -> Duration {
+        let typical = self
+            .lock()
+            .typical_task
+            .unwrap_or(Duration::from_millis(500));
+        (typical / 2).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    /// Send one request, retrying only what the server did not act on.
+    async fn post_one(
+        self: Arc<Self>,
+        id: u64,
+        permit: OwnedSemaphorePermit,
+        tx: mpsc::UnboundedSender<InFlight>,
+    ) -> anyhow::Result<()> {
+        let (uid, range) = {
+            let st = self.lock();
+            let r = &st.reqs[id as usize];
+            (r.uid.clone(), r.range)
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let session = self.client.session_generation().await;
+            self.journal.record(&Event::Intent {
+                req: id,
+                attempt,
+                session,
+            })?;
+            {
+                let mut st = self.lock();
+                let r = &mut st.reqs[id as usize];
+                r.status = ReqStatus::Sending;
+                r.attempts += 1;
+                r.session = session;
+            }
+            match self.client.post_range(&uid, range).await {
+                PostAttempt::Accepted(task) => {
+                    self.journal.record(&Event::Accepted {
+                        req: id,
+                        task: task.id.clone(),
+                    })?;
+                    {
+                        let mut st = self.lock();
+                        st.known_tasks.insert(task.id.clone());
+                        let r = &mut st.reqs[id as usize];
+                        r.status = ReqStatus::Accepted;
+                        r.task = Some(task.id.clone());
+                    }
+                    self.progress.submitted();
+                    let _ = tx.send(InFlight {
+                        req: id,
+                        task: task.id,
+                        since: Instant::now(),
+                        _permit: permit,
+                    });
+                    return Ok(());
+                }
+                PostAttempt::NotActed { failure, detail } => {
+                    let delay = self.policy.next_delay(attempt, failure, true);
+                    self.journal.record(&Event::NotActed {
+                        req: id,
+                        detail: detail.clone(),
+                        gave_up: delay.is_none(),
+                    })?;
+                    match delay {
+                        Some(delay) if !self.cancel.is_cancelled() => {
+                            tracing::debug!(req = id, attempt, %detail, ?delay, "POST not acted on; sending again");
+                            self.stats.lock().expect("stats lock").post_retries += 1;
+                            tokio::time::sleep(delay).await;
+                        }
+                        Some(_) => {
+                            self.lock().reqs[id as usize].status = ReqStatus::Pending;
+                            return Ok(());
+                        }
+                        None => {
+                            tracing::warn!(req = id, range = %range, %detail, "request not sent");
+                            let mut st = self.lock();
+                            let r = &mut st.reqs[id as usize];
+                            r.status = ReqStatus::NotSent;
+                            r.message = detail;
+                            drop(st);
+                            self.progress.finished(false);
+                            return Ok(());
+                        }
+                    }
+                }
+                PostAttempt::Rejected { status, message } => {
+                    let detail = format!("refused by the server (HTTP {status}): {message}");
+                    self.journal.record(&Event::NotActed {
+                        req: id,
+                        detail: detail.clone(),
+                        gave_up: true,
+                    })?;
+                    tracing::warn!(req = id, range = %range, %detail, "request refused");
+                    let mut st = self.lock();
+                    let r = &mut st.reqs[id as usize];
+                    r.status = ReqStatus::NotSent;
+                    r.message = detail;
+                    drop(st);
+                    self.progress.finished(false);
+                    return Ok(());
+                }
+                PostAttempt::Unknown { detail } => {
+                    self.journal.record(&Event::Unknown {
+                        req: id,
+                        detail: detail.clone(),
+                    })?;
+                    tracing::info!(req = id, range = %range, %detail, "outcome unknown; will reconcile");
+                    let mut st = self.lock();
+                    let r = &mut st.reqs[id as usize];
+                    r.status = ReqStatus::Unknown;
+                    r.message = detail;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Poll every task in flight once; retire those that ended.
+    async fn poll_once(&self, inflight: &mut Vec<InFlight>) -> anyhow::Result<()> {
+        let ids: Vec<String> = inflight.iter().map(|f| f.task.clone()).collect();
+        let tasks = self
+            .client
+            .poll_tasks(&ids)
+            .await
+            .map_err(EmError::into_fatal)?;
+        let by_id: HashMap<&str, &TaskStatus> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
+        let mut events = Vec::new();
+        let mut ended = Vec::new();
+        {
+            let mut st = self.lock();
+            for (i, f) in inflight.iter().enumerate() {
+                let elapsed = f.since.elapsed();
+                match by_id.get(f.task.as_str()) {
+                    Some(t) if t.is_finished() => {
+                        st.learn(elapsed);
+                        let success = t.success.unwrap_or(false);
+                        let r = &mut st.reqs[f.req as usize];
+                        r.status = if success {
+                            ReqStatus::Succeeded
+                        } else {
+                            ReqStatus::TaskFailed
+                        };
+                        r.success = Some(success);
+                        r.message = t.message.clone();
+                        events.push(Event::TaskDone {
+                            req: f.req,
+                            task: f.task.clone(),
+                            success,
+                            message: t.message.clone(),
+                            duration_ms: elapsed.as_millis() as u64,
+                        });
+                        ended.push((i, Some(success)));
+                    }
+                    Some(_) if elapsed > self.settings.task_timeout => {
+                        let r = &mut st.reqs[f.req as usize];
+                        r.status = ReqStatus::Unknown;
+                        r.message = format!(
+                            "task {} still unfinished after {}s",
+                            f.task,
+                            self.settings.task_timeout.as_secs()
+                        );
+                        events.push(Event::TaskLost {
+                            req: f.req,
+                            task: f.task.clone(),
+                            reason: "timeout".into(),
+                        });
+                        ended.push((i, None));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let r = &mut st.reqs[f.req as usize];
+                        r.status = ReqStatus::Unknown;
+                        r.message = format!(
+                            "task {} vanished (a new logon session cannot see it)",
+                            f.task
+                        );
+                        events.push(Event::TaskLost {
+                            req: f.req,
+                            task: f.task.clone(),
+                            reason: "vanished".into(),
+                        });
+                        ended.push((i, None));
+                    }
+                }
+            }
+        }
+        self.journal.record_all(&events)?;
+        for (i, outcome) in ended.into_iter().rev() {
+            let f = inflight.swap_remove(i);
+            match outcome {
+                Some(ok) => {
+                    if !ok {
+                        tracing::warn!(task = %f.task, "task failed");
+                    }
+                    self.progress.finished(ok);
+                }
+                None => tracing::info!(task = %f.task, "task lost sight of; will reconcile"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Read back `doubtful` requests (whose POST or task may still act on
+    /// the pool: settle first) and `recheck` ones (never sent: compare only),
+    /// and turn what is still missing into new pending requests.
+    async fn reconcile(&self, doubtful: &[u64], recheck: &[u64]) -> anyhow::Result<()> {
+        let (uids, all_same_session) = {
+            let st = self.lock();
+            let uids: BTreeSet<String> = doubtful
+                .iter()
+                .chain(recheck)
+                .map(|&id| st.reqs[id as usize].uid.clone())
+                .collect();
+            let generation = self.client.session_generation().await;
+            let same = doubtful
+                .iter()
+                .all(|&id| st.reqs[id as usize].session == generation && generation > 0);
+            (uids, same)
+        };
+        let pools = if doubtful.is_empty() {
+            self.read_pools(&uids).await?
+        } else {
+            if all_same_session {
+                self.wait_for_unattributed_tasks().await;
+            }
+            self.settled_pools(&uids).await?
+        };
+        let mut events = Vec::new();
+        let mut added = 0u64;
+        {
+            let mut st = self.lock();
+            for &id in doubtful.iter().chain(recheck) {
+                let (uid, range) = {
+                    let r = &st.reqs[id as usize];
+                    (r.uid.clone(), r.range)
+                };
+                let empty = Vec::new();
+                let pool = pools.get(&uid).unwrap_or(&empty);
+                let pieces = missing_pieces(&range, pool, self.settings.max_per_request);
+                let then: Vec<u64> = pieces
+                    .iter()
+                    .map(|p| st.push(uid.clone(), *p, Some(id)))
+                    .collect();
+                added += then.len() as u64;
+                st.reqs[id as usize].status = ReqStatus::Reconciled;
+                events.push(Event::Reconciled {
+                    req: id,
+                    missing: pieces.iter().map(RangeText::of).collect(),
+                    then,
+                });
+            }
+        }
+        self.journal.record_all(&events)?;
+        self.progress.add_total(added);
+        Ok(())
+    }
+
+    /// While the logon session is the one the requests in doubt were sent
+    /// under, its task list shows any task we could not attribute (a POST
+    /// whose reply was lost): wait until those have finished.
+    async fn wait_for_unattributed_tasks(&self) {
+        let deadline = Instant::now() + self.settings.task_timeout;
+        loop {
+            let tasks = match self.client.session_tasks().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot list the session's tasks; settling by reading the pool");
+                    return;
+                }
+            };
+            let running: Vec<String> = {
+                let st = self.lock();
+                tasks
+                    .iter()
+                    .filter(|t| !t.is_finished() && !st.known_tasks.contains(&t.id))
+                    .map(|t| t.id.clone())
+                    .collect()
+            };
+            if running.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            tracing::debug!(?running, "waiting for tasks of lost replies");
+            tokio::time::sleep(self.poll_interval()).await;
+        }
+    }
+
+    /// Read the pools until two reads, at least the longest task duration
+    /// seen apart (5 s before any was seen), agree.
+    async fn settled_pools(
+        &self,
+        uids: &BTreeSet<String>,
+    ) -> anyhow::Result<BTreeMap<String, Vec<IpRange>>> {
+        let gap = self.lock().longest_task.unwrap_or(SETTLE_BEFORE_ANY_TASK);
+        let mut before = self.read_pools(uids).await?;
+        for _ in 0..50 {
+            tokio::time::sleep(gap).await;
+            let after = self.read_pools(uids).await?;
+            if after == before {
+                return Ok(after);
+            }
+            before = after;
+        }
+        Ok(before)
+    }
+
+    /// The current pools of `uids`.
+    pub async fn read_pools(
+        &self,
+        uids: &BTreeSet<String>,
+    ) -> anyhow::Result<BTreeMap<String, Vec<IpRange>>> {
+        let mut pools = BTreeMap::new();
+        for uid in uids {
+            let pool = self
+                .client
+                .read_pool(uid)
+                .await
+                .map_err(EmError::into_fatal)?;
+            pools.insert(uid.clone(), pool);
+        }
+        Ok(pools)
+    }
+}

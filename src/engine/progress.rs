@@ -1,0 +1,171 @@
+//! Progress of an apply: a bar on a terminal, a plain line every few seconds
+//! otherwise (logs and cron mail stay readable), nothing when quiet.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, else a line every few seconds.
+    Auto,
+    /// A line every `every` on stderr.
+    Lines { every: Duration },
+    /// Nothing (tests, benches, `-q`).
+    Off,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    total: AtomicU64,
+    submitted: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Counters of the requests of a run, shown as they move.
+#[derive(Clone)]
+pub struct Progress {
+    counters: Arc<Counters>,
+    bar: Option<ProgressBar>,
+    ticker: Option<Arc<tokio::task::JoinHandle<()>>>,
+}
+
+impl Progress {
+    /// Start showing progress of `total` requests.
+    pub fn start(mode: ProgressMode, total: u64) -> Progress {
+        let counters = Arc::new(Counters::default());
+        counters.total.store(total, Ordering::Relaxed);
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => None,
+            ProgressMode::Auto => Some(Duration::from_secs(5)),
+            ProgressMode::Lines { every } => Some(every),
+            ProgressMode::Off => {
+                return Progress {
+                    counters,
+                    bar: None,
+                    ticker: None,
+                };
+            }
+        };
+        match mode {
+            None => {
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} finished {msg} ({per_sec}, ETA {eta})",
+                    )
+                    .expect("a valid template"),
+                );
+                bar.enable_steady_tick(Duration::from_millis(200));
+                Progress {
+                    counters,
+                    bar: Some(bar),
+                    ticker: None,
+                }
+            }
+            Some(every) => {
+                let c = counters.clone();
+                let started = Instant::now();
+                let handle = tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(every);
+                    interval.tick().await;
+                    loop {
+                        interval.tick().await;
+                        eprintln!("{}", line(&c, started.elapsed()));
+                    }
+                });
+                Progress {
+                    counters,
+                    bar: None,
+                    ticker: Some(Arc::new(handle)),
+                }
+            }
+        }
+    }
+
+    /// More requests to send (reconciliation found addresses still missing).
+    pub fn add_total(&self, n: u64) {
+        self.counters.total.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc_length(n);
+        }
+    }
+
+    /// A request was accepted by the server.
+    pub fn submitted(&self) {
+        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        self.refresh();
+    }
+
+    /// A request reached its end (`ok` = its task succeeded).
+    pub fn finished(&self, ok: bool) {
+        self.counters.finished.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        self.refresh();
+    }
+
+    fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "submitted {}, failed {}",
+                self.counters.submitted.load(Ordering::Relaxed),
+                self.counters.failed.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    /// Stop showing progress.
+    pub fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if let Some(t) = &self.ticker {
+            t.abort();
+        }
+    }
+}
+
+fn line(c: &Counters, elapsed: Duration) -> String {
+    let total = c.total.load(Ordering::Relaxed);
+    let finished = c.finished.load(Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let rate = finished as f64 / secs;
+    let eta = if rate > 0.0 {
+        format!("{:.0}s", total.saturating_sub(finished) as f64 / rate)
+    } else {
+        "?".to_string()
+    };
+    format!(
+        "progress: {finished}/{total} requests finished, {} submitted, {} failed, {rate:.1}/s, ETA {eta}",
+        c.submitted.load(Ordering::Relaxed),
+        c.failed.load(Ordering::Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_reads_well() {
+        let c = Counters::default();
+        c.total.store(10, Ordering::Relaxed);
+        c.finished.store(5, Ordering::Relaxed);
+        c.submitted.store(7, Ordering::Relaxed);
+        let l = line(&c, Duration::from_secs(5));
+        assert_eq!(
+            l,
+            "progress: 5/10 requests finished, 7 submitted, 0 failed, 1.0/s, ETA 5s"
+        );
+    }
+}
