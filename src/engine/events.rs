@@ -133,7 +133,10 @@ pub struct PlanRecord {
     pub rows_total: u64,
     pub rows_invalid: u64,
     pub ranges_merged: u64,
+    /// Counts as decimal text: serde's tagged enums cannot carry `u128`.
+    #[serde(with = "u128_text")]
     pub addresses_desired: u128,
+    #[serde(with = "u128_text")]
     pub addresses_present: u128,
     pub rows: Vec<PlanRow>,
     /// Desired ranges (merged), per backup server UID.
@@ -142,6 +145,21 @@ pub struct PlanRecord {
     /// meets the desired ranges).
     pub present_before: Vec<PoolRanges>,
     pub requests: Vec<PlannedRequest>,
+}
+
+/// `u128` as decimal text (internally tagged enums buffer values in a form
+/// without 128-bit integers).
+mod u128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]

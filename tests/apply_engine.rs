@@ -1,0 +1,529 @@
+//! `apply` end to end against the in-process simulator: happy path in XML and
+//! JSON, idempotent reruns, pre-filled pools, several backup servers,
+//! `--skip-invalid`, every fault knob together, task failures row by row,
+//! interrupt and resume, the lock, bad credentials, an unreachable server.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipimport::cli::Wire;
+use ipimport::config::{
+    ConnectionSettings, EngineSettings, Secret, ValidationSettings, normalize_server_url,
+};
+use ipimport::engine::apply::{self, ApplyOutcome, ApplyRequest};
+use ipimport::engine::progress::ProgressMode;
+use ipimport::exit::{Exit, classify};
+use ipimport::pipeline::InputOptions;
+use ipimport::range::IpRange;
+use ipimport::report::RowStatus;
+use ipimport::sim::{SimConfig, SimHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Bound every test: a hang is a failure, not a stuck suite.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn request(sim: &SimHandle, wire: Wire, inputs: &[PathBuf], run_dir: &Path) -> ApplyRequest {
+    common::crypto();
+    ApplyRequest {
+        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+        input: InputOptions::default(),
+        validation: ValidationSettings {
+            backup_server: Some("backup01".into()),
+            ..ValidationSettings::default()
+        },
+        connection: ConnectionSettings {
+            server: normalize_server_url(sim.base_url()).unwrap(),
+            user: "admin".into(),
+            password_file: None,
+            ca_cert: None,
+            insecure: false,
+            wire,
+            timeout: Duration::from_secs(5),
+        },
+        password: Secret::new("admin"),
+        engine: EngineSettings {
+            rate: 400,
+            burst: 1,
+            concurrency: 8,
+            max_per_request: 4096,
+            task_timeout: Duration::from_secs(20),
+            retries: 5,
+            run_dir: Some(run_dir.to_path_buf()),
+        },
+        resume: None,
+        progress: ProgressMode::Off,
+        cancel: CancellationToken::new(),
+    }
+}
+
+async fn run(req: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
+    tokio::time::timeout(LIMIT, apply::run(req))
+        .await
+        .expect("apply took too long")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+async fn sim_json(sim: &SimHandle, path: &str) -> serde_json::Value {
+    common::client()
+        .get(format!("{}{path}", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The simulator's pool: backup server UID -> addresses as sorted ranges.
+async fn pool(sim: &SimHandle) -> BTreeMap<String, Vec<IpRange>> {
+    let v = sim_json(sim, "/sim/pool").await;
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(uid, list)| {
+            let mut ranges: Vec<IpRange> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| IpRange::parse(a.as_str().unwrap()).unwrap())
+                .collect();
+            ranges.sort();
+            (uid.clone(), ipimport::range::coalesce_sorted(&ranges))
+        })
+        .collect()
+}
+
+async fn posts(sim: &SimHandle) -> u64 {
+    let s = sim_json(sim, "/sim/stats").await;
+    s["by_route"]["POST /api/cloud/publicIpAddresses"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+async fn conflicting_posts(sim: &SimHandle) -> u64 {
+    sim_json(sim, "/sim/stats").await["conflicting_posts"]
+        .as_u64()
+        .unwrap()
+}
+
+fn ranges(texts: &[&str]) -> Vec<IpRange> {
+    let mut v: Vec<IpRange> = texts.iter().map(|t| IpRange::parse(t).unwrap()).collect();
+    v.sort();
+    ipimport::range::coalesce_sorted(&v)
+}
+
+fn backup01() -> String {
+    format!(
+        "urn:veeam:BackupServer:{}",
+        ipimport::sim::derived_server_guid("backup01")
+    )
+}
+
+const CSV: &str = "backup_server,first,last,comment\n\
+    backup01,203.0.113.10,203.0.113.20,web\n\
+    backup01,203.0.113.16,203.0.113.31,web extended\n\
+    ,198.51.100.0,198.51.100.63,default server\n\
+    BACKUP01,2001:db8::1,2001:db8::10,v6 by name in capitals\n";
+
+fn desired() -> Vec<IpRange> {
+    ranges(&[
+        "203.0.113.10-203.0.113.31",
+        "198.51.100.0-198.51.100.63",
+        "2001:db8::1-2001:db8::10",
+    ])
+}
+
+async fn happy_path(wire: Wire) {
+    let sim = common::sim(common::quick()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "ranges.csv", CSV);
+    let out = run(request(
+        &sim,
+        wire,
+        std::slice::from_ref(&input),
+        &tmp.path().join("run1"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(out.exit, Exit::Ok, "{:#?}", out.report.rows);
+    assert_eq!(pool(&sim).await[&backup01()], desired());
+    let s = &out.report.summary;
+    assert_eq!(s.rows_total, 4);
+    assert_eq!(s.rows_ok, 4);
+    assert_eq!(s.addresses_created, 22 + 64 + 16);
+    assert_eq!(s.requests_submitted, 3);
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Created)
+    );
+    assert!(out.report.rows.iter().all(|r| !r.tasks.is_empty()));
+    for f in ["journal.jsonl", "report.json", "report.csv", "report.md"] {
+        assert!(out.run_dir.join(f).is_file(), "{f}");
+    }
+
+    // The same input again: nothing to send, every row present.
+    let before = posts(&sim).await;
+    let again = run(request(&sim, wire, &[input], &tmp.path().join("run2")))
+        .await
+        .unwrap();
+    assert_eq!(again.exit, Exit::Ok);
+    assert_eq!(
+        posts(&sim).await,
+        before,
+        "an idempotent rerun sends no POST"
+    );
+    assert_eq!(again.report.summary.requests_submitted, 0);
+    assert!(
+        again
+            .report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Present)
+    );
+    assert_eq!(conflicting_posts(&sim).await, 0);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path_xml_then_idempotent_rerun() {
+    happy_path(Wire::Xml).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path_json_then_idempotent_rerun() {
+    happy_path(Wire::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefilled_pool_is_cut_around() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = write(
+        tmp.path(),
+        "seed.csv",
+        "backup_server,ip\nbackup01,203.0.113.12-203.0.113.14\nbackup01,198.51.100.0/26\n",
+    );
+    let sim = common::sim(SimConfig {
+        seed_pool: Some(seed),
+        ..common::quick()
+    })
+    .await;
+    let input = write(tmp.path(), "ranges.csv", CSV);
+    let out = run(request(&sim, Wire::Xml, &[input], &tmp.path().join("run")))
+        .await
+        .unwrap();
+    assert_eq!(out.exit, Exit::Ok);
+    assert_eq!(pool(&sim).await[&backup01()], desired());
+    assert_eq!(conflicting_posts(&sim).await, 0);
+    let s = &out.report.summary;
+    assert_eq!(s.addresses_present, 3 + 64);
+    assert_eq!(s.addresses_created, 22 - 3 + 16);
+    // 203.0.113.10-11 and 15-31 (cut around 12-14), and the IPv6 range.
+    assert_eq!(s.requests_submitted, 3);
+    let status: Vec<RowStatus> = out.report.rows.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status,
+        [
+            RowStatus::Created,
+            RowStatus::Created,
+            RowStatus::Present,
+            RowStatus::Created
+        ]
+    );
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backup_servers_by_name_and_max_per_request() {
+    let sim = common::sim(SimConfig {
+        backup_servers: vec![("backup01".into(), None), ("Backup-02".into(), None)],
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(
+        tmp.path(),
+        "two.csv",
+        "server,range\nbackup01,203.0.113.0/27\nbackup-02,203.0.113.0/27\nBACKUP-02,198.51.100.7\n",
+    );
+    let mut req = request(&sim, Wire::Json, &[input], &tmp.path().join("run"));
+    req.engine.max_per_request = 10;
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::Ok, "{:#?}", out.report.rows);
+    let p = pool(&sim).await;
+    let b2 = format!(
+        "urn:veeam:BackupServer:{}",
+        ipimport::sim::derived_server_guid("Backup-02")
+    );
+    assert_eq!(p[&backup01()], ranges(&["203.0.113.0/27"]));
+    assert_eq!(p[&b2], ranges(&["203.0.113.0/27", "198.51.100.7"]));
+    // 32 addresses in pieces of at most 10: 4 requests per server, plus one.
+    assert_eq!(out.report.summary.requests_submitted, 9);
+    assert!(out.report.requests.iter().all(|r| r.addresses <= 10));
+    sim.stop().await;
+}
+
+const WITH_INVALID: &str = "backup_server,range\n\
+    backup01,203.0.113.0/30\n\
+    backup01,010.1.1.1\n\
+    nosuchserver,203.0.113.64/30\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_rows_refuse_everything_unless_skip_invalid() {
+    let sim = common::sim(common::quick()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "mixed.csv", WITH_INVALID);
+
+    let err = run(request(
+        &sim,
+        Wire::Xml,
+        std::slice::from_ref(&input),
+        &tmp.path().join("a"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(classify(&err), Exit::Invalid, "{err:#}");
+    assert_eq!(posts(&sim).await, 0, "nothing submitted");
+
+    // Only the unknown backup server is wrong: still refused, found by the server list.
+    let unknown_only = write(
+        tmp.path(),
+        "unknown.csv",
+        "backup_server,range\nbackup01,203.0.113.0/30\nnosuchserver,203.0.113.64/30\n",
+    );
+    let err = run(request(
+        &sim,
+        Wire::Xml,
+        &[unknown_only],
+        &tmp.path().join("b"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(classify(&err), Exit::Invalid);
+    assert!(format!("{err:#}").contains("invalid"), "{err:#}");
+    assert_eq!(posts(&sim).await, 0, "nothing submitted");
+
+    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("c"));
+    req.validation.skip_invalid = true;
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::RowsFailed);
+    let status: Vec<RowStatus> = out.report.rows.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status,
+        [RowStatus::Created, RowStatus::Invalid, RowStatus::Invalid]
+    );
+    assert!(out.report.rows[2].detail.contains("nosuchserver"));
+    assert_eq!(pool(&sim).await[&backup01()], ranges(&["203.0.113.0/30"]));
+    sim.stop().await;
+}
+
+/// Many single-address rows, so faults hit many requests.
+fn many_rows(n: u32) -> (String, Vec<IpRange>) {
+    let mut csv = String::from("range\n");
+    let mut want = Vec::new();
+    for i in 0..n {
+        // Every other address: nothing merges.
+        let a = format!("203.0.113.{}", i * 2);
+        csv.push_str(&a);
+        csv.push('\n');
+        want.push(IpRange::parse(&a).unwrap());
+    }
+    want.sort();
+    (csv, ipimport::range::coalesce_sorted(&want))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_together_ends_with_the_exact_pool() {
+    for wire in [Wire::Xml, Wire::Json] {
+        let sim = common::sim(SimConfig {
+            fail_rate: 0.1,
+            drop_rate: 0.1,
+            max_rps: Some(60),
+            expire_every: 25,
+            seed: Some(7),
+            ..common::quick()
+        })
+        .await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (csv, want) = many_rows(60);
+        let input = write(tmp.path(), "many.csv", &csv);
+        let mut req = request(&sim, wire, &[input], &tmp.path().join("run"));
+        // Above the server's limit, so some requests meet 503 + Retry-After.
+        req.engine.rate = 80;
+        req.engine.retries = 8;
+        let out = run(req).await.unwrap();
+        let stats = sim_json(&sim, "/sim/stats").await;
+        assert_eq!(
+            out.exit,
+            Exit::Ok,
+            "{wire:?}: {:#?}\n{stats}",
+            out.report.rows
+        );
+        assert_eq!(pool(&sim).await[&backup01()], want, "{wire:?}");
+        assert_eq!(stats["conflicting_posts"], 0, "{wire:?}: {stats}");
+        // The faults did happen.
+        assert!(stats["dropped"].as_u64().unwrap() > 0, "{stats}");
+        assert!(stats["rejected_503"].as_u64().unwrap() > 0, "{stats}");
+        assert!(stats["logons"].as_u64().unwrap() > 1, "{stats}");
+        assert!(out.report.summary.retries > 0);
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_failures_are_reported_row_by_row_from_the_pool() {
+    let sim = common::sim(SimConfig {
+        task_fail_rate: 0.3,
+        seed: Some(11),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = many_rows(30);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let out = run(request(&sim, Wire::Xml, &[input], &tmp.path().join("run")))
+        .await
+        .unwrap();
+    assert_eq!(out.exit, Exit::RowsFailed);
+    let p = pool(&sim).await;
+    let live = &p[&backup01()];
+    let mut failed = 0;
+    for row in &out.report.rows {
+        let r = IpRange::from_bounds_text(&row.first, &row.last).unwrap();
+        let landed = r.subtract(live).is_empty();
+        match row.status {
+            RowStatus::Created => assert!(landed, "{row:?}"),
+            RowStatus::Failed => {
+                assert!(!landed, "{row:?}");
+                assert!(!row.detail.is_empty() && !row.tasks.is_empty(), "{row:?}");
+                failed += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(failed > 0);
+    assert_eq!(out.report.summary.rows_failed, failed);
+    assert_eq!(out.report.summary.tasks_failed, failed);
+    // A failed task is not sent again in the same run.
+    assert_eq!(posts(&sim).await, 30);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_run_resumes_to_the_exact_pool() {
+    let sim = common::sim(SimConfig {
+        task_time: Duration::from_millis(150),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = many_rows(40);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let run_dir = tmp.path().join("run");
+    let mut req = request(&sim, Wire::Xml, &[input], &run_dir);
+    req.engine.rate = 40;
+    req.engine.concurrency = 4;
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cancel.cancel();
+    });
+    let out = run(req.clone()).await.unwrap();
+    assert_eq!(out.exit, Exit::Interrupted);
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .any(|r| r.status == RowStatus::Skipped)
+    );
+    assert_ne!(pool(&sim).await[&backup01()], want);
+
+    let mut again = req;
+    again.inputs.clear();
+    again.resume = Some(run_dir.clone());
+    again.cancel = CancellationToken::new();
+    let done = run(again).await.unwrap();
+    assert_eq!(done.exit, Exit::Ok, "{:#?}", done.report.rows);
+    assert!(done.report.resumed);
+    assert_eq!(pool(&sim).await[&backup01()], want);
+    assert_eq!(conflicting_posts(&sim).await, 0);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_run_directory_exits_4() {
+    let sim = common::sim(common::quick()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "ranges.csv", CSV);
+    let run_dir = tmp.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let _held = ipimport::engine::rundir::RunLock::acquire(&run_dir).unwrap();
+    let err = run(request(&sim, Wire::Xml, &[input], &run_dir))
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&err), Exit::Locked, "{err:#}");
+    assert_eq!(posts(&sim).await, 0);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_and_unreachable_server_exit_3() {
+    let sim = common::sim(common::quick()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "ranges.csv", CSV);
+    let mut req = request(
+        &sim,
+        Wire::Xml,
+        std::slice::from_ref(&input),
+        &tmp.path().join("a"),
+    );
+    req.password = Secret::new("wrong");
+    let err = run(req).await.unwrap_err();
+    assert_eq!(classify(&err), Exit::Server);
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("refused the logon") && text.contains("admin"),
+        "{text}"
+    );
+    assert!(
+        !tmp.path().join("a").exists(),
+        "no run directory is left behind"
+    );
+
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("b"));
+    req.connection.server = format!("http://127.0.0.1:{port}/api");
+    req.engine.retries = 2;
+    let err = run(req).await.unwrap_err();
+    assert_eq!(classify(&err), Exit::Server);
+    assert!(format!("{err:#}").contains("cannot reach"), "{err:#}");
+    sim.stop().await;
+}
+
+#[test]
+fn every_xml_request_body_validates_against_the_vendor_schema() {
+    let uid = backup01();
+    for (first, last) in [
+        ("203.0.113.10", "203.0.113.20"),
+        ("198.51.100.7", "198.51.100.7"),
+        ("2001:db8::1", "2001:db8::ffff"),
+    ] {
+        let (body, content_type) =
+            ipimport::em::wire_io::encode_create_spec(Wire::Xml, &format!(" {uid} "), first, last);
+        assert_eq!(content_type, "application/xml");
+        common::assert_schema_valid(std::str::from_utf8(&body).unwrap());
+    }
+    let _ = BTreeSet::<u8>::new();
+}
