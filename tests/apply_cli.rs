@@ -1,0 +1,350 @@
+//! `ipimport apply` as a child process: killed with SIGKILL at several points
+//! and resumed to the exact pool; exit codes and messages; no secret in any
+//! output or file at `-v` with `RUST_LOG=debug`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipimport");
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A simulator child process, killed on drop.
+struct Sim {
+    child: Child,
+    base: String,
+}
+
+impl Sim {
+    fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(BIN)
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting ipimport sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Sim { child, base }
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}{path}", self.base))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Every address of the pool, all backup servers together.
+    fn addresses(&self) -> Vec<String> {
+        let pool = self.get("/sim/pool");
+        let mut all: Vec<String> = pool
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+            })
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn apply_command(sim: &Sim, password: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("apply")
+        .env("IPIMPORT_SERVER", &sim.base)
+        .env("IPIMPORT_USER", "admin")
+        .env("IPIMPORT_PASSWORD", password)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Wait for a child with a deadline; kill it (and fail) when it overruns.
+fn finish(mut child: Child) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("child overran {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rows(n: u32) -> (String, Vec<String>) {
+    let mut csv = String::from("backup_server,range\n");
+    let mut want = Vec::new();
+    for i in 0..n {
+        let a = format!("203.0.113.{}", i * 2);
+        csv.push_str(&format!("backup01,{a}\n"));
+        want.push(a);
+    }
+    want.sort();
+    (csv, want)
+}
+
+fn journal_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn killed_with_sigkill_at_several_points_then_resumed_to_the_exact_pool() {
+    let sim = Sim::start(&["--task-ms", "150", "--finish-lag-ms", "30", "--seed", "5"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = rows(40);
+    let input = tmp.path().join("many.csv");
+    std::fs::write(&input, csv).unwrap();
+    // Kill right after the plan, in the middle, and late in the run.
+    for (i, kill_at) in [2usize, 15, 60].into_iter().enumerate() {
+        sim.get_reset();
+        let run_dir: PathBuf = tmp.path().join(format!("run{i}"));
+        let mut child = apply_command(&sim, "admin")
+            .arg(&input)
+            .args(["--rate", "60", "--concurrency", "4", "--run-dir"])
+            .arg(&run_dir)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while journal_lines(&run_dir) < kill_at {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "apply ended before line {kill_at}"
+            );
+            assert!(start.elapsed() < LIMIT);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_ne!(
+            sim.addresses(),
+            want,
+            "killed at line {kill_at}: the run was not finished"
+        );
+
+        let out = finish(
+            apply_command(&sim, "admin")
+                .arg("--resume")
+                .arg(&run_dir)
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "killed at {kill_at}\n{stdout}\n{stderr}"
+        );
+        assert_eq!(sim.addresses(), want, "killed at line {kill_at}");
+        let stats = sim.get("/sim/stats");
+        assert_eq!(
+            stats["conflicting_posts"], 0,
+            "killed at {kill_at}: {stats}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["resumed"], true);
+        assert_eq!(report["summary"]["rows_ok"], 40);
+    }
+}
+
+impl Sim {
+    fn get_reset(&self) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(format!("{}/sim/reset", self.base))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 204);
+        });
+    }
+}
+
+#[test]
+fn no_password_or_token_in_any_output_or_file_at_debug() {
+    let password = "Corr3ct-Horse-Battery";
+    let sim = Sim::start(&[
+        "--user",
+        &format!("admin:{password}"),
+        "--task-ms",
+        "50",
+        "--expire-every",
+        "7",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = rows(12);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let out = finish(
+        apply_command(&sim, password)
+            .env("RUST_LOG", "debug")
+            .arg("-v")
+            .arg(&input)
+            .args(["--rate", "200", "--run-dir"])
+            .arg(&run_dir)
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(sim.addresses(), want);
+    assert!(stderr.contains("DEBUG"), "debug logging was on: {stderr}");
+    // Tokens expired every 7 requests: several logons, several tokens.
+    assert!(sim.get("/sim/stats")["logons"].as_u64().unwrap() > 1);
+
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+    let mut texts = vec![
+        ("stdout".to_string(), stdout),
+        ("stderr".to_string(), stderr),
+    ];
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let p = entry.unwrap().path();
+        texts.push((
+            p.display().to_string(),
+            std::fs::read_to_string(&p).unwrap_or_default(),
+        ));
+    }
+    for (name, text) in &texts {
+        assert!(!text.contains(password), "the password is in {name}");
+        assert!(
+            !text.contains(&basic),
+            "the Basic credentials are in {name}"
+        );
+        // A token travels only in the X-RestSvcSessionId header: never printed with it.
+        for (i, _) in text.match_indices("RestSvcSessionId") {
+            let after: String = text[i..].chars().take(60).collect();
+            assert!(
+                after.contains("redacted") || !after.contains('='),
+                "a session token may be in {name}: {after}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unreachable_server_and_bad_password_exit_3_with_advice() {
+    let sim = Sim::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = rows(2);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+
+    let out = finish(
+        apply_command(&sim, "not-the-password")
+            .arg(&input)
+            .arg("--run-dir")
+            .arg(tmp.path().join("a"))
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("refused the logon") && stderr.contains("IPIMPORT_PASSWORD"),
+        "{stderr}"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = finish(
+        apply_command(&sim, "admin")
+            .env("IPIMPORT_SERVER", format!("http://127.0.0.1:{port}"))
+            .arg(&input)
+            .args(["--retries", "2", "--run-dir"])
+            .arg(tmp.path().join("b"))
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Enterprise Manager"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plan_prints_what_apply_would_send_and_writes_nothing() {
+    let sim = Sim::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, "range\n203.0.113.0/30\n198.51.100.9\n").unwrap();
+    let out = finish(
+        Command::new(BIN)
+            .args(["plan", "--backup-server", "backup01", "--format", "json"])
+            .arg(&input)
+            .env("IPIMPORT_SERVER", &sim.base)
+            .env("IPIMPORT_USER", "admin")
+            .env("IPIMPORT_PASSWORD", "admin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["addresses_present"], 0);
+    let to_submit = v["to_submit"].as_array().unwrap();
+    assert_eq!(to_submit.len(), 2);
+    assert_eq!(to_submit[0]["first"], "198.51.100.9");
+    assert_eq!(to_submit[1]["addresses"], 4);
+    assert!(sim.addresses().is_empty(), "plan writes nothing");
+}
