@@ -15,6 +15,8 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod exit;
 pub mod logging;
 pub mod range;
+pub mod report;
