@@ -72,7 +72,13 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 async fn sim_json(sim: &SimHandle, path: &str) -> serde_json::Value {
-    common::client()
+    common::crypto();
+    // The inspection endpoints only: the TLS test's certificate is checked by the engine.
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
         .get(format!("{}{path}", sim.base_url()))
         .send()
         .await
@@ -526,4 +532,51 @@ fn every_xml_request_body_validates_against_the_vendor_schema() {
         common::assert_schema_valid(std::str::from_utf8(&body).unwrap());
     }
     let _ = BTreeSet::<u8>::new();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_ca_cert_or_insecure_and_refused_without() {
+    let sim = common::sim(SimConfig {
+        tls: true,
+        ..common::quick()
+    })
+    .await;
+    assert!(sim.base_url().starts_with("https://"));
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = write(tmp.path(), "em.pem", sim.cert_pem().unwrap());
+    let input = write(tmp.path(), "ranges.csv", CSV);
+
+    let err = run(request(
+        &sim,
+        Wire::Xml,
+        std::slice::from_ref(&input),
+        &tmp.path().join("a"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(classify(&err), Exit::Server, "{err:#}");
+    assert!(format!("{err:#}").contains("--ca-cert"), "{err:#}");
+
+    let mut req = request(
+        &sim,
+        Wire::Xml,
+        std::slice::from_ref(&input),
+        &tmp.path().join("b"),
+    );
+    req.connection.ca_cert = Some(pem);
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::Ok);
+    assert_eq!(pool(&sim).await[&backup01()], desired());
+
+    let mut req = request(&sim, Wire::Json, &[input], &tmp.path().join("c"));
+    req.connection.insecure = true;
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::Ok);
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Present)
+    );
+    sim.stop().await;
 }
