@@ -22,11 +22,3 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(args),
     }
 }
-
-/// The answer of a command that is declared but not built yet.
-pub(crate) fn not_built(name: &str) -> anyhow::Result<Exit> {
-    Err(crate::exit::fatal(
-        Exit::Invalid,
-        format!("`ipimport {name}` is not built yet in this version"),
-    ))
-}

@@ -504,6 +504,7 @@ impl Engine {
     /// the pool: settle first) and `recheck` ones (never sent: compare only),
     /// and turn what is still missing into new pending requests.
     async fn reconcile(&self, doubtful: &[u64], recheck: &[u64]) -> anyhow::Result<()> {
+        let generation = self.client.session_generation().await;
         let (uids, all_same_session) = {
             let st = self.lock();
             let uids: BTreeSet<String> = doubtful
@@ -511,7 +512,6 @@ impl Engine {
                 .chain(recheck)
                 .map(|&id| st.reqs[id as usize].uid.clone())
                 .collect();
-            let generation = self.client.session_generation().await;
             let same = doubtful
                 .iter()
                 .all(|&id| st.reqs[id as usize].session == generation && generation > 0);
