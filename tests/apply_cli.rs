@@ -348,3 +348,52 @@ fn plan_prints_what_apply_would_send_and_writes_nothing() {
     assert_eq!(to_submit[1]["addresses"], 4);
     assert!(sim.addresses().is_empty(), "plan writes nothing");
 }
+
+#[test]
+fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
+    let sim = Sim::start(&["--task-ms", "150", "--finish-lag-ms", "30"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = rows(40);
+    let input = tmp.path().join("many.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let child = apply_command(&sim, "admin")
+        .arg(&input)
+        .args(["--rate", "40", "--concurrency", "4", "--run-dir"])
+        .arg(&run_dir)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while journal_lines(&run_dir) < 10 {
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = finish(child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stdout.contains("--resume"), "{stdout}");
+    let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"event\":\"interrupted\""));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    assert!(report["summary"]["rows_ok"].as_u64().unwrap() < 40);
+
+    let out = finish(
+        apply_command(&sim, "admin")
+            .arg("--resume")
+            .arg(&run_dir)
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sim.addresses(), want);
+    assert_eq!(sim.get("/sim/stats")["conflicting_posts"], 0);
+}

@@ -428,30 +428,8 @@ impl EmClient {
     pub async fn poll_tasks(&self, ids: &[String]) -> Result<Vec<TaskStatus>, EmError> {
         let mut found = Vec::with_capacity(ids.len());
         if !self.task_query_refused.load(Ordering::Relaxed) {
-            let prefix = format!(
-                "{}/query?type=Task&format=Entities&pageSize={}&filter=",
-                self.base,
-                ids.len().max(1)
-            );
-            let mut chunks: Vec<String> = Vec::new();
-            let mut current = String::new();
-            for id in ids {
-                let term = encode_query_value(&format!("TaskId==\"{id}\""));
-                if !current.is_empty()
-                    && prefix.len() + current.len() + 3 + term.len() >= MAX_URL_LEN
-                {
-                    chunks.push(std::mem::take(&mut current));
-                }
-                if !current.is_empty() {
-                    current.push_str("%2C");
-                }
-                current.push_str(&term);
-            }
-            if !current.is_empty() {
-                chunks.push(current);
-            }
-            for chunk in chunks {
-                let url = format!("{prefix}{chunk}");
+            let urls = task_query_urls(&self.base, ids);
+            for url in urls {
                 self.stats.task_polls.fetch_add(1, Ordering::Relaxed);
                 match self.get_tasks_query(&url).await {
                     Ok(tasks) => found.extend(tasks),
@@ -681,6 +659,31 @@ fn transport_symptom(e: reqwest::Error) -> (Symptom, String) {
     (symptom, detail)
 }
 
+/// The task queries covering `ids`: `TaskId=="a",TaskId=="b",...` filters,
+/// as many ids per URL as keep it under 2,000 characters.
+pub fn task_query_urls(base: &str, ids: &[String]) -> Vec<String> {
+    let prefix = format!(
+        "{base}/query?type=Task&format=Entities&pageSize={}&filter=",
+        ids.len().max(1)
+    );
+    let mut urls = Vec::new();
+    let mut current = String::new();
+    for id in ids {
+        let term = encode_query_value(&format!("TaskId==\"{id}\""));
+        if !current.is_empty() && prefix.len() + current.len() + 3 + term.len() >= MAX_URL_LEN {
+            urls.push(format!("{prefix}{}", std::mem::take(&mut current)));
+        }
+        if !current.is_empty() {
+            current.push_str("%2C");
+        }
+        current.push_str(&term);
+    }
+    if !current.is_empty() {
+        urls.push(format!("{prefix}{current}"));
+    }
+    urls
+}
+
 /// Percent-encode a query parameter value (filters hold `"`, `=`, `,`, `:`).
 pub fn encode_query_value(value: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -749,6 +752,22 @@ mod tests {
         );
         assert_eq!(unescape_href("a&b"), "a&b");
         assert_eq!(unescape_href("a&unknown;b"), "a&unknown;b");
+    }
+
+    #[test]
+    fn task_queries_stay_under_2000_characters_and_cover_every_id() {
+        let ids: Vec<String> = (1..=500).map(|i| format!("task-{i}")).collect();
+        let urls = task_query_urls("https://em01.example.com:9398/api", &ids);
+        assert!(urls.len() > 1);
+        let mut seen = 0;
+        for url in &urls {
+            assert!(url.len() < MAX_URL_LEN, "{}", url.len());
+            seen += url.matches("TaskId").count();
+        }
+        assert_eq!(seen, 500);
+        assert!(urls[0].contains("filter=TaskId%3D%3D%22task-1%22%2CTaskId%3D%3D%22task-2%22"));
+        // Few URLs: one query covers dozens of tasks.
+        assert!(urls.len() <= 10, "{}", urls.len());
     }
 
     #[test]
