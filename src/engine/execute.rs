@@ -110,12 +110,15 @@ pub struct RunState {
     pub longest_task: Option<Duration>,
     /// Moving average of task durations, for the polling interval.
     pub typical_task: Option<Duration>,
+    /// Shortest task seen: no task younger than this needs a poll.
+    pub shortest_task: Option<Duration>,
 }
 
 impl RunState {
     /// Learn from one task's duration (longest and typical).
     pub fn learn(&mut self, d: Duration) {
         self.longest_task = Some(self.longest_task.map_or(d, |l| l.max(d)));
+        self.shortest_task = Some(self.shortest_task.map_or(d, |s| s.min(d)));
         self.typical_task = Some(match self.typical_task {
             None => d,
             Some(t) => (t * 7 + d) / 8,
@@ -263,7 +266,7 @@ impl Engine {
                     None => std::future::pending().await,
                 }
             };
-            let next_poll = last_poll + self.poll_interval();
+            let next_poll = self.next_poll(last_poll, &inflight);
             tokio::select! {
                 msg = rx.recv(), if rx_open => match msg {
                     Some(f) => inflight.push(f),
@@ -295,13 +298,28 @@ impl Engine {
         Ok(())
     }
 
-    /// The polling interval: half the typical task duration, within bounds.
+    /// The polling interval: a third of the typical task duration, within
+    /// bounds. Each batched poll costs one request of the rate budget and
+    /// frees the slots of every task it finds finished; a third keeps polls
+    /// near a tenth of all requests while slots are not held much longer
+    /// than their tasks run.
     fn poll_interval(&self) -> Duration {
         let typical = self
             .lock()
             .typical_task
             .unwrap_or(Duration::from_millis(500));
-        (typical / 2).clamp(Duration::from_millis(50), Duration::from_secs(5))
+        (typical / 3).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    /// When the next poll is worth sending: one interval after the last, and
+    /// not before the oldest task in flight could have finished.
+    fn next_poll(&self, last_poll: Instant, inflight: &[InFlight]) -> Instant {
+        let by_interval = last_poll + self.poll_interval();
+        let shortest = self.lock().shortest_task;
+        match (shortest, inflight.iter().map(|f| f.since).min()) {
+            (Some(shortest), Some(oldest)) => by_interval.max(oldest + shortest * 9 / 10),
+            _ => by_interval,
+        }
     }
 
     /// Send one request, retrying only what the server did not act on.
