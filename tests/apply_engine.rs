@@ -349,13 +349,19 @@ fn many_rows(n: u32) -> (String, Vec<IpRange>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_together_ends_with_the_exact_pool() {
+    // FAULT_SEED=n explores other fault sequences; 7 is the one CI runs.
     for wire in [Wire::Xml, Wire::Json] {
         let sim = common::sim(SimConfig {
             fail_rate: 0.1,
             drop_rate: 0.1,
-            max_rps: Some(60),
+            max_rps: Some(40),
             expire_every: 25,
-            seed: Some(7),
+            seed: Some(
+                std::env::var("FAULT_SEED")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(7),
+            ),
             ..common::quick()
         })
         .await;
