@@ -436,18 +436,29 @@ pub fn check_row<'r>(
             Some(range)
         }
         (None, Some(first)) => {
-            let last_text = row.last.map_or("", |c| c.text);
-            if let Err(e) = parse_address(first.text) {
-                out.push(range_diagnostic(&e, ctx, line, first));
-            } else if let Some(last) = row.last
-                && let Err(e) = parse_address(last.text)
-            {
-                out.push(range_diagnostic(&e, ctx, line, last));
-            } else {
-                match IpRange::from_bounds_text(first.text, last_text) {
-                    Ok(r) => checked.range = Some(r),
-                    Err(e) => out.push(range_diagnostic(&e, ctx, line, row.last.unwrap_or(first))),
-                }
+            // Each bound parsed once, so that an error names its own cell.
+            let bounds = parse_address(first.text).map_err(|e| (e, first)).and_then(
+                |(family, low)| match row.last {
+                    None => Ok(IpRange::single(family, low)),
+                    Some(last) => {
+                        let (last_family, high) =
+                            parse_address(last.text).map_err(|e| (e, last))?;
+                        if last_family != family {
+                            return Err((
+                                RangeError::MixedFamily {
+                                    first: first.text.to_string(),
+                                    last: last.text.to_string(),
+                                },
+                                last,
+                            ));
+                        }
+                        IpRange::new(family, low, high).map_err(|e| (e, last))
+                    }
+                },
+            );
+            match bounds {
+                Ok(r) => checked.range = Some(r),
+                Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
             }
             Some(first)
         }
