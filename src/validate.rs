@@ -332,7 +332,13 @@ const URN_PREFIX: &str = "urn:veeam:BackupServer:";
 /// with `urn:` must be `urn:veeam:BackupServer:<guid>` and comes back in
 /// canonical form (lowercase GUID). `Err` holds the advice.
 pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
-    let is_urn = value.len() >= 4 && value[..4].eq_ignore_ascii_case("urn:");
+    // `get`, not indexing: the value may hold multi-byte characters.
+    let starts_with = |prefix: &str| {
+        value
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let is_urn = starts_with("urn:");
     if !is_urn {
         return Ok(Cow::Borrowed(value));
     }
@@ -342,8 +348,7 @@ pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
              (e.g. urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77), or the server's name"
         )
     };
-    if value.len() < URN_PREFIX.len() || !value[..URN_PREFIX.len()].eq_ignore_ascii_case(URN_PREFIX)
-    {
+    if !starts_with(URN_PREFIX) {
         return Err(bad());
     }
     let guid = &value[URN_PREFIX.len()..];
@@ -677,6 +682,9 @@ mod tests {
             g
         );
         assert_eq!(check_backup_server("backup01").unwrap(), "backup01");
+        // Multi-byte characters where the prefix would end (found by proptest).
+        assert_eq!(check_backup_server("*𛅐9").unwrap(), "*𛅐9");
+        assert!(check_backup_server("urn:veeam:Backup𛅐").is_err());
         assert!(check_backup_server("urn:veeam:BackupServer:xyz").is_err());
         assert!(
             check_backup_server("urn:veeam:Repository:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77")

@@ -58,7 +58,12 @@ fn csv_spreadsheet_export() {
     assert_eq!(
         rows(&batch),
         vec![
-            (2, "203.0.113.1-203.0.113.4".into(), "backup02".into(), "Tenant; A\r\nsecond line".into()),
+            (
+                2,
+                "203.0.113.1-203.0.113.4".into(),
+                "backup02".into(),
+                "Tenant; A\r\nsecond line".into()
+            ),
             (7, "203.0.113.9".into(), "b1".into(), String::new()),
         ]
     );
@@ -69,29 +74,60 @@ fn csv_spreadsheet_export() {
 
 #[test]
 fn every_header_alias_reads() {
-    let servers = ["backup_server", "backupserver", "backup_server_uid", "BackupServerUid", "Server"];
+    let servers = [
+        "backup_server",
+        "backupserver",
+        "backup_server_uid",
+        "BackupServerUid",
+        "Server",
+    ];
     let singles = ["range", "CIDR", "ip", "Address", "IP Range"];
-    let firsts = ["first", "lower", "start", "from", "first_ip", "IpAddressLowerBound"];
-    let lasts = ["last", "upper", "end", "to", "Last IP", "ipAddressUpperBound"];
+    let firsts = [
+        "first",
+        "lower",
+        "start",
+        "from",
+        "first_ip",
+        "IpAddressLowerBound",
+    ];
+    let lasts = [
+        "last",
+        "upper",
+        "end",
+        "to",
+        "Last IP",
+        "ipAddressUpperBound",
+    ];
     let comments = ["comment", "description", "Note"];
     for (i, server) in servers.iter().enumerate() {
         let single = singles[i % singles.len()];
         let comment = comments[i % comments.len()];
         let text = format!("{server},{single},{comment}\nbk,203.0.113.0/30,c\n");
         let batch = load("a.csv", text.as_bytes());
-        assert_eq!(rows(&batch), vec![(2, "203.0.113.0-203.0.113.3".into(), "bk".into(), "c".into())], "{text}");
+        assert_eq!(
+            rows(&batch),
+            vec![(2, "203.0.113.0-203.0.113.3".into(), "bk".into(), "c".into())],
+            "{text}"
+        );
     }
     for (first, last) in firsts.iter().zip(lasts.iter()) {
         let text = format!("{first}\t{last}\n203.0.113.5\t203.0.113.6\n");
         let batch = load("a.tsv", text.as_bytes());
-        assert_eq!(batch.ranges[0].range.to_string(), "203.0.113.5-203.0.113.6", "{text}");
+        assert_eq!(
+            batch.ranges[0].range.to_string(),
+            "203.0.113.5-203.0.113.6",
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn header_only_is_valid_and_empty_is_not() {
     let batch = load("h.csv", b"range,comment\n\n# nothing yet\n");
-    assert_eq!((batch.rows_total, batch.ranges.len(), batch.has_errors()), (0, 0, false));
+    assert_eq!(
+        (batch.rows_total, batch.ranges.len(), batch.has_errors()),
+        (0, 0, false)
+    );
     let err = load_opts("e.csv", b"", &InputOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no header"), "{err}");
     let err = load_opts("b.csv", b"PK\x03\x04\x00\x00\xff", &InputOptions::default()).unwrap_err();
@@ -122,16 +158,32 @@ fn yaml_list_shape() {
         rows(&batch),
         vec![
             (2, "203.0.113.1".into(), "b1".into(), String::new()),
-            (3, "203.0.113.10-203.0.113.12".into(), "b1".into(), String::new()),
-            (5, "2001:db8::1-2001:db8::3".into(), "b2".into(), "six".into()),
-            (9, "203.0.113.64-203.0.113.67".into(), "b1".into(), "x".into()),
+            (
+                3,
+                "203.0.113.10-203.0.113.12".into(),
+                "b1".into(),
+                String::new()
+            ),
+            (
+                5,
+                "2001:db8::1-2001:db8::3".into(),
+                "b2".into(),
+                "six".into()
+            ),
+            (
+                9,
+                "203.0.113.64-203.0.113.67".into(),
+                "b1".into(),
+                "x".into()
+            ),
         ]
     );
 }
 
 #[test]
 fn yaml_mapping_shape() {
-    let text = b"backup_server: b3\nranges:\n  - 203.0.113.1\n  - range: 203.0.113.2\n    server: b4\n";
+    let text =
+        b"backup_server: b3\nranges:\n  - 203.0.113.1\n  - range: 203.0.113.2\n    server: b4\n";
     let batch = load("r.yaml", text);
     assert_eq!(
         rows(&batch),
@@ -167,9 +219,27 @@ fn xlsx_rows_are_sheet_rows() {
     let path = dir.path().join("pool.xlsx");
     xlsx(&path);
     let input = path.to_str().unwrap().to_string();
-    let batch = load_batch(&[input.clone()], &InputOptions::default(), &settings(), true).unwrap();
-    assert_eq!(rows(&batch)[0], (4, "203.0.113.0-203.0.113.7".into(), "b9".into(), "42".into()));
-    let bad: Vec<_> = batch.diagnostics.iter().filter(|d| d.code == "bad-address").collect();
+    let batch = load_batch(
+        &[input.clone()],
+        &InputOptions::default(),
+        &settings(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        rows(&batch)[0],
+        (
+            4,
+            "203.0.113.0-203.0.113.7".into(),
+            "b9".into(),
+            "42".into()
+        )
+    );
+    let bad: Vec<_> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-address")
+        .collect();
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].line, bad[0].column.as_deref()), (6, Some("IP")));
 
@@ -178,7 +248,15 @@ fn xlsx_rows_are_sheet_rows() {
         sheet: Some("Other".into()),
     };
     let batch = load_batch(&[input.clone()], &other, &settings(), true).unwrap();
-    assert_eq!(rows(&batch), vec![(2, "203.0.113.20-203.0.113.21".into(), "b1".into(), String::new())]);
+    assert_eq!(
+        rows(&batch),
+        vec![(
+            2,
+            "203.0.113.20-203.0.113.21".into(),
+            "b1".into(),
+            String::new()
+        )]
+    );
 
     let missing = InputOptions {
         format: None,
@@ -212,9 +290,11 @@ fn ods(rows: &[&[&str]]) -> Vec<u8> {
     }
     content.push_str("</table:table></office:spreadsheet></office:body></office:document-content>");
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("mimetype", stored).unwrap();
-    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
     zip.start_file("META-INF/manifest.xml", stored).unwrap();
     zip.write_all(
         b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><manifest:manifest \
@@ -238,7 +318,15 @@ fn ods_reads_like_csv() {
         &["010.0.0.1", "", ""],
     ]);
     let batch = load("pool.ods", &bytes);
-    assert_eq!(rows(&batch)[0], (2, "203.0.113.1-203.0.113.2".into(), "b5".into(), String::new()));
+    assert_eq!(
+        rows(&batch)[0],
+        (
+            2,
+            "203.0.113.1-203.0.113.2".into(),
+            "b5".into(),
+            String::new()
+        )
+    );
     let d: Vec<_> = batch.diagnostics.iter().map(|d| (d.code, d.line)).collect();
     assert_eq!(d, vec![("documentation-range", 2), ("leading-zero", 4)]);
     assert_eq!(batch.rows_total, 2);
@@ -249,16 +337,32 @@ fn several_inputs_are_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(&dir, "a.csv", b"range\n203.0.113.0/29\n");
     let b = write(&dir, "b.yaml", b"- 203.0.113.8/29\n- 203.0.113.4\n");
-    let batch = load_batch(&[a.clone(), b.clone()], &InputOptions::default(), &settings(), false).unwrap();
+    let batch = load_batch(
+        &[a.clone(), b.clone()],
+        &InputOptions::default(),
+        &settings(),
+        false,
+    )
+    .unwrap();
     assert_eq!(batch.ranges.len(), 1);
-    assert_eq!(batch.ranges[0].range.to_string(), "203.0.113.0-203.0.113.15");
+    assert_eq!(
+        batch.ranges[0].range.to_string(),
+        "203.0.113.0-203.0.113.15"
+    );
     let sources: Vec<(String, u64)> = batch.ranges[0]
         .sources
         .iter()
         .map(|s| (s.source.to_string(), s.line))
         .collect();
-    assert_eq!(sources, vec![(a.clone(), 2), (b.clone(), 1), (b.clone(), 2)]);
-    let dup = batch.diagnostics.iter().find(|d| d.code == "overlap").unwrap();
+    assert_eq!(
+        sources,
+        vec![(a.clone(), 2), (b.clone(), 1), (b.clone(), 2)]
+    );
+    let dup = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "overlap")
+        .unwrap();
     assert_eq!(dup.source, b);
     assert!(batch.rows.is_empty(), "rows are kept only on request");
 }

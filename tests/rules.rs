@@ -82,13 +82,20 @@ fn bad_prefix_and_host_bits() {
     let text = b"server,cidr\nb1,198.51.100.0/33\nb1,198.51.100.7/28\n";
     let batch = load("t.csv", text, &settings(None));
     assert_eq!(found(&batch, "bad-prefix"), vec![(2, Some("cidr".into()))]);
-    assert_eq!(found(&batch, "host-bits-set"), vec![(3, Some("cidr".into()))]);
+    assert_eq!(
+        found(&batch, "host-bits-set"),
+        vec![(3, Some("cidr".into()))]
+    );
     assert_eq!(batch.rows_invalid, 2);
 }
 
 #[test]
 fn reversed_range() {
-    assert_error("reversed-range", "b1,198.51.100.9,198.51.100.7,", Some("last"));
+    assert_error(
+        "reversed-range",
+        "b1,198.51.100.9,198.51.100.7,",
+        Some("last"),
+    );
 }
 
 #[test]
@@ -106,7 +113,10 @@ fn missing_address() {
 fn ambiguous_range() {
     let text = b"range,first\n203.0.113.1,\n203.0.113.2,203.0.113.3\n";
     let batch = load("t.csv", text, &settings(Some("b1")));
-    assert_eq!(found(&batch, "ambiguous-range"), vec![(3, Some("first".into()))]);
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(3, Some("first".into()))]
+    );
 }
 
 #[test]
@@ -116,7 +126,10 @@ fn range_too_large() {
     let mut s = settings(Some("b1"));
     s.max_range_size = 16;
     let batch = load("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
-    assert_eq!(found(&batch, "range-too-large"), vec![(3, Some("range".into()))]);
+    assert_eq!(
+        found(&batch, "range-too-large"),
+        vec![(3, Some("range".into()))]
+    );
 }
 
 #[test]
@@ -130,7 +143,11 @@ fn non_public() {
     s.allow_nonpublic = true;
     let batch = load("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
     assert!(!batch.has_errors());
-    let batch = load("t.csv", b"range\n192.0.0.9-192.0.0.10\n", &settings(Some("b1")));
+    let batch = load(
+        "t.csv",
+        b"range\n192.0.0.9-192.0.0.10\n",
+        &settings(Some("b1")),
+    );
     assert!(!batch.has_errors(), "{:?}", batch.diagnostics);
 }
 
@@ -220,14 +237,29 @@ fn overlap_and_duplicate() {
     let batch = load("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "overlap"), vec![(3, None)]);
     assert_eq!(found(&batch, "duplicate"), vec![(4, None)]);
-    let overlap = batch.diagnostics.iter().find(|d| d.code == "overlap").unwrap();
+    let overlap = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "overlap")
+        .unwrap();
     assert!(overlap.message.contains("t.csv:2"), "{}", overlap.message);
-    let duplicate = batch.diagnostics.iter().find(|d| d.code == "duplicate").unwrap();
-    assert!(duplicate.message.contains("t.csv:2"), "{}", duplicate.message);
+    let duplicate = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "duplicate")
+        .unwrap();
+    assert!(
+        duplicate.message.contains("t.csv:2"),
+        "{}",
+        duplicate.message
+    );
     assert!(!batch.has_errors());
     // Overlapping and adjacent rows merge into one range with all four sources.
     assert_eq!(batch.ranges.len(), 1);
-    assert_eq!(batch.ranges[0].range.to_string(), "203.0.113.0-203.0.113.21");
+    assert_eq!(
+        batch.ranges[0].range.to_string(),
+        "203.0.113.0-203.0.113.21"
+    );
     let lines: Vec<u64> = batch.ranges[0].sources.iter().map(|s| s.line).collect();
     assert_eq!(lines, vec![2, 3, 4, 5]);
 }
@@ -255,7 +287,11 @@ fn unknown_column() {
     let text = b"Owner,range,Ticket,Owner\nx,203.0.113.1,t,y\n";
     let batch = load("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "unknown-column"), vec![(1, None)]);
-    let d = batch.diagnostics.iter().find(|d| d.code == "unknown-column").unwrap();
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-column")
+        .unwrap();
     assert!(d.message.contains("'Owner'") && d.message.contains("'Ticket'"));
     assert_eq!(d.severity, Severity::Warning);
 }
@@ -264,10 +300,27 @@ fn unknown_column() {
 fn every_code_has_a_test_above() {
     // Keep this list in step with the tests of this file.
     let tested = [
-        "bad-address", "leading-zero", "ipv6-zone", "ipv4-mapped", "bad-prefix", "host-bits-set",
-        "reversed-range", "mixed-family", "missing-address", "ambiguous-range", "range-too-large",
-        "non-public", "missing-backup-server", "bad-backup-server-uid", "unterminated-quote",
-        "not-text", "bad-entry", "documentation-range", "overlap", "duplicate", "unknown-column",
+        "bad-address",
+        "leading-zero",
+        "ipv6-zone",
+        "ipv4-mapped",
+        "bad-prefix",
+        "host-bits-set",
+        "reversed-range",
+        "mixed-family",
+        "missing-address",
+        "ambiguous-range",
+        "range-too-large",
+        "non-public",
+        "missing-backup-server",
+        "bad-backup-server-uid",
+        "unterminated-quote",
+        "not-text",
+        "bad-entry",
+        "documentation-range",
+        "overlap",
+        "duplicate",
+        "unknown-column",
     ];
     for (code, _, _) in CODES {
         assert!(tested.contains(code), "no test for {code}");

@@ -289,7 +289,9 @@ impl CsvReader {
         Self::open_with_block_size(source, input, delimiter, BLOCK_SIZE)
     }
 
-    fn open_with_block_size(
+    /// As [`CsvReader::open`], cutting blocks of about `block_size` bytes
+    /// (tests use tiny blocks to exercise the cuts).
+    pub fn open_with_block_size(
         source: Arc<str>,
         mut input: Box<dyn Read + Send>,
         delimiter: Option<u8>,
