@@ -220,7 +220,7 @@ fn xlsx_rows_are_sheet_rows() {
     xlsx(&path);
     let input = path.to_str().unwrap().to_string();
     let batch = load_batch(
-        &[input.clone()],
+        std::slice::from_ref(&input),
         &InputOptions::default(),
         &settings(),
         true,
@@ -247,7 +247,7 @@ fn xlsx_rows_are_sheet_rows() {
         format: None,
         sheet: Some("Other".into()),
     };
-    let batch = load_batch(&[input.clone()], &other, &settings(), true).unwrap();
+    let batch = load_batch(std::slice::from_ref(&input), &other, &settings(), true).unwrap();
     assert_eq!(
         rows(&batch),
         vec![(
