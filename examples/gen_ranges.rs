@@ -16,10 +16,20 @@ use rand::{RngExt, SeedableRng};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rows: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let rows: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let iprange = args.iter().any(|a| a == "--iprange");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    write_ranges(rows, iprange, &mut out)?;
+    out.flush()
+}
+
+/// Write `rows` rows: CSV `backup_server,first,last,comment`, or with
+/// `iprange` one `a - b` per line. (Also used by `benches/pipeline.rs`.)
+pub fn write_ranges(rows: u64, iprange: bool, out: &mut impl Write) -> std::io::Result<()> {
     if !iprange {
         writeln!(out, "backup_server,first,last,comment")?;
     }
@@ -37,7 +47,7 @@ fn main() -> std::io::Result<()> {
             )?;
         }
     }
-    out.flush()
+    Ok(())
 }
 
 /// `rows` random public IPv4 ranges of 1 to 256 addresses, from a fixed seed.
