@@ -30,7 +30,8 @@ fn validate(c: &mut Criterion) {
         let settings = ValidationSettings::default();
         group.bench_function(label, |b| {
             b.iter(|| {
-                let loaded = load(&inputs, &InputOptions::default(), &settings, false).expect("load");
+                let loaded =
+                    load(&inputs, &InputOptions::default(), &settings, false).expect("load");
                 loaded.write_json(&mut std::io::sink()).expect("write");
                 black_box(loaded.rows_total)
             })

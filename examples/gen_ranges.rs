@@ -16,10 +16,7 @@ use rand::{RngExt, SeedableRng};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rows: u64 = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let rows: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let iprange = args.iter().any(|a| a == "--iprange");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

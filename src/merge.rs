@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::input::SourceRef;
-use crate::range::IpRange;
+use crate::range::{Family, IpRange};
 
 /// A merged range of one backup server and the rows it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +129,17 @@ pub struct Item {
 }
 
 impl Item {
-    fn key(&self) -> (u32, IpRange, u32, u64) {
-        (self.server, self.range, self.file, self.line)
+    /// Sort order: backup server, family, first, last, input, line. Server
+    /// and family share one integer so that the common first comparison is one.
+    fn key(&self) -> (u64, u128, u128, u32, u64) {
+        let group = ((self.server as u64) << 1) | (self.range.family() == Family::V6) as u64;
+        (
+            group,
+            self.range.first(),
+            self.range.last(),
+            self.file,
+            self.line,
+        )
     }
 }
 

@@ -269,30 +269,64 @@ fn parsed(
         .collect()
 }
 
-fn non_public_table() -> &'static [(IpRange, &'static str, &'static str)] {
-    static TABLE: OnceLock<Vec<(IpRange, &'static str, &'static str)>> = OnceLock::new();
-    TABLE.get_or_init(|| parsed(NON_PUBLIC))
+/// A table of blocks and, for the per-row test, the same blocks sorted and
+/// coalesced: a binary search answers "is any address listed?" for every
+/// row, and only a hit pays for finding the block's name.
+struct BlockTable {
+    named: Vec<(IpRange, &'static str, &'static str)>,
+    coalesced: Vec<IpRange>,
 }
 
-fn documentation_table() -> &'static [IpRange] {
-    static TABLE: OnceLock<Vec<IpRange>> = OnceLock::new();
-    TABLE.get_or_init(|| DOCUMENTATION.iter().map(|t| table_range(t)).collect())
+impl BlockTable {
+    fn new(named: Vec<(IpRange, &'static str, &'static str)>) -> BlockTable {
+        let mut sorted: Vec<IpRange> = named.iter().map(|(r, _, _)| *r).collect();
+        sorted.sort();
+        let coalesced = crate::range::coalesce_sorted(&sorted);
+        BlockTable { named, coalesced }
+    }
+
+    fn find(&self, range: &IpRange) -> Option<&(IpRange, &'static str, &'static str)> {
+        let i = self
+            .coalesced
+            .partition_point(|b| (b.family(), b.last()) < (range.family(), range.first()));
+        if !self.coalesced.get(i).is_some_and(|b| b.overlaps(range)) {
+            return None;
+        }
+        self.named
+            .iter()
+            .find(|(block, _, _)| block.overlaps(range))
+    }
+}
+
+fn non_public_table() -> &'static BlockTable {
+    static TABLE: OnceLock<BlockTable> = OnceLock::new();
+    TABLE.get_or_init(|| BlockTable::new(parsed(NON_PUBLIC)))
+}
+
+fn documentation_table() -> &'static BlockTable {
+    static TABLE: OnceLock<BlockTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        BlockTable::new(
+            DOCUMENTATION
+                .iter()
+                .map(|t| (table_range(t), *t, "documentation"))
+                .collect(),
+        )
+    })
 }
 
 /// The first non-public block the range touches: (block text, what it is).
 pub fn non_public_block(range: &IpRange) -> Option<(&'static str, &'static str)> {
     non_public_table()
-        .iter()
-        .find(|(block, _, _)| block.overlaps(range))
+        .find(range)
         .map(|(_, text, why)| (*text, *why))
 }
 
-/// Whether the range touches a documentation block.
+/// The documentation block the range touches, if any.
 pub fn documentation_block(range: &IpRange) -> Option<IpRange> {
     documentation_table()
-        .iter()
-        .find(|b| b.overlaps(range))
-        .copied()
+        .find(range)
+        .map(|(block, _, _)| *block)
 }
 
 /// Settings of the row rules.

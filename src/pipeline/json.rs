@@ -40,13 +40,31 @@ impl LastEscaped {
     }
 }
 
+/// Decimal text of every octet value: (digits, length).
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, t, o) = ((i / 100) as u8, ((i / 10) % 10) as u8, (i % 10) as u8);
+        table[i] = if i >= 100 {
+            ([b'0' + h, b'0' + t, b'0' + o], 3)
+        } else if i >= 10 {
+            ([b'0' + t, b'0' + o, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0], 1)
+        };
+        i += 1;
+    }
+    table
+};
+
 fn write_ipv4(buf: &mut Vec<u8>, value: u32) {
-    let mut itoa = itoa::Buffer::new();
-    for (i, shift) in [24, 16, 8, 0].into_iter().enumerate() {
+    for (i, byte) in value.to_be_bytes().into_iter().enumerate() {
         if i > 0 {
             buf.push(b'.');
         }
-        buf.extend_from_slice(itoa.format((value >> shift) as u8).as_bytes());
+        let (digits, len) = &OCTETS[byte as usize];
+        buf.extend_from_slice(&digits[..*len as usize]);
     }
 }
 
