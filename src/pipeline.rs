@@ -27,7 +27,7 @@ use crate::config::ValidationSettings;
 use crate::exit::{Exit, fatal};
 use crate::input::csv::{Block, CsvReader, for_each_row};
 use crate::input::{self, ColumnMap, Kind, OwnedCell, RawRow, SourceRef};
-use crate::merge::{Item, Merged, MergedRange, RangeView, merge_items};
+use crate::merge::{Item, MergedItems, MergedRange, RangeView, hull, merge_items};
 use crate::range::IpRange;
 use crate::validate::{
     self, Diagnostic, RowContext, Severity, check_backup_server, check_row, overlap_diagnostic,
@@ -82,7 +82,7 @@ pub struct Loaded {
     servers: Vec<String>,
     files: Vec<Arc<str>>,
     items: Vec<Item>,
-    merged: Vec<Merged>,
+    merged: MergedItems,
 }
 
 /// What one block (or chunk) of rows of one file came to.
@@ -484,11 +484,12 @@ impl RangeList for Loaded {
         self.merged.len()
     }
     fn view(&self, index: usize) -> RangeView<'_> {
-        let m = &self.merged[index];
+        let group = &self.items[self.merged.items(index)];
+        let (server, range) = hull(group);
         RangeView {
-            backup_server: &self.servers[m.server as usize],
-            range: m.range,
-            sources: crate::merge::SourcesView::Items(&self.items[m.items.clone()], &self.files),
+            backup_server: &self.servers[server as usize],
+            range,
+            sources: crate::merge::SourcesView::Items(group, &self.files),
         }
     }
 }
@@ -629,19 +630,20 @@ fn write_text_of<L: RangeList>(
 impl Loaded {
     /// Expand into a [`Batch`] (owned merged ranges with their sources).
     pub fn into_batch(self) -> Batch {
-        let ranges = self
-            .merged
-            .iter()
-            .map(|m| MergedRange {
-                backup_server: self.servers[m.server as usize].clone(),
-                range: m.range,
-                sources: self.items[m.items.clone()]
-                    .iter()
-                    .map(|it| SourceRef {
-                        source: self.files[it.file as usize].clone(),
-                        line: it.line,
-                    })
-                    .collect(),
+        let ranges = (0..self.merged.len())
+            .map(|index| {
+                let view = self.view(index);
+                MergedRange {
+                    backup_server: view.backup_server.to_string(),
+                    range: view.range,
+                    sources: self.items[self.merged.items(index)]
+                        .iter()
+                        .map(|it| SourceRef {
+                            source: self.files[it.file as usize].clone(),
+                            line: it.line,
+                        })
+                        .collect(),
+                }
             })
             .collect();
         Batch {
