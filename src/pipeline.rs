@@ -495,7 +495,7 @@ impl RangeList for Loaded {
 }
 
 /// The validate JSON document (contract shape) of any batch form, for serde.
-struct JsonReport<'a, L: RangeList> {
+struct JsonReport<'a, L: RangeList + Sync> {
     rows_total: u64,
     rows_invalid: u64,
     diagnostics: &'a [Diagnostic],
@@ -510,11 +510,14 @@ impl<L: RangeList> Serialize for Ranges<'_, L> {
     }
 }
 
-fn addresses_of<L: RangeList>(list: &L) -> u128 {
-    (0..list.len()).map(|i| list.view(i).range.count()).sum()
+fn addresses_of<L: RangeList + Sync>(list: &L) -> u128 {
+    (0..list.len())
+        .into_par_iter()
+        .map(|i| list.view(i).range.count())
+        .sum()
 }
 
-impl<L: RangeList> Serialize for JsonReport<'_, L> {
+impl<L: RangeList + Sync> Serialize for JsonReport<'_, L> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
         map.serialize_entry("rows_total", &self.rows_total)?;
@@ -551,7 +554,7 @@ fn write_json_of<L: RangeList + Sync>(
 /// Most sources named per merged range in the text output.
 const TEXT_SOURCES: usize = 5;
 
-fn write_text_of<L: RangeList>(
+fn write_text_of<L: RangeList + Sync>(
     rows_total: u64,
     rows_invalid: u64,
     diagnostics: &[Diagnostic],
