@@ -263,68 +263,9 @@ pub fn load(
                 let reader = CsvReader::open(source.clone(), input::open(input)?, delimiter)?;
                 chunks.extend(load_delimited(reader, &ctx, file, keep_rows)?);
             }
-            Kind::Yaml => {
-                let bytes = input::read_all(input)?;
-                let mut doc = input::yaml::read(&source, &bytes)?;
-                if !doc.unknown.is_empty() {
-                    chunks.push(ChunkOut {
-                        file,
-                        diagnostics: vec![validate::unknown_columns_diagnostic(
-                            &source,
-                            doc.unknown_line,
-                            &doc.unknown,
-                        )],
-                        ..ChunkOut::default()
-                    });
-                }
-                if let Some(default) = &doc.default_server {
-                    for row in doc.rows.iter_mut().filter(|r| r.backup_server.is_none()) {
-                        row.backup_server = Some(OwnedCell {
-                            text: default.clone(),
-                            column: Some("backup_server".to_string()),
-                        });
-                    }
-                }
-                let parts: Vec<ChunkOut> = doc
-                    .rows
-                    .par_chunks(CHUNK_ROWS)
-                    .map(|rows| {
-                        let mut b = ChunkBuilder::new(&ctx, file, keep_rows);
-                        for row in rows {
-                            b.push(&row.as_raw());
-                        }
-                        b.out
-                    })
-                    .collect();
-                chunks.extend(parts);
-            }
+            Kind::Yaml => chunks.extend(load_yaml(input, &ctx, file, keep_rows)?),
             Kind::Sheet => {
-                let bytes = input::read_all(input)?;
-                let sheet_rows = input::sheet::read(&source, bytes, sheet.as_deref())?;
-                chunks.push(unknown_columns_chunk(
-                    &sheet_rows.columns,
-                    &source,
-                    sheet_rows.header_line,
-                    file,
-                ));
-                let columns = &sheet_rows.columns;
-                let parts: Vec<ChunkOut> = sheet_rows
-                    .rows
-                    .par_chunks(CHUNK_ROWS)
-                    .map(|rows| {
-                        let mut b = ChunkBuilder::new(&ctx, file, keep_rows);
-                        let mut cells: Vec<&str> = Vec::new();
-                        for (line, row) in rows {
-                            cells.clear();
-                            cells.extend(row.iter().map(String::as_str));
-                            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
-                                b.push(&raw);
-                            }
-                        }
-                        b.out
-                    })
-                    .collect();
-                chunks.extend(parts);
+                chunks.extend(load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows)?)
             }
         }
     }
@@ -332,6 +273,79 @@ pub fn load(
     let loaded = assemble(chunks, files);
     tracing::debug!(elapsed = ?started.elapsed(), ranges = loaded.merged.len(), "merged");
     Ok(loaded)
+}
+
+/// Read a YAML input and judge its rows in parallel chunks.
+fn load_yaml(
+    input: &str,
+    ctx: &RowContext<'_>,
+    file: u32,
+    keep_rows: bool,
+) -> anyhow::Result<Vec<ChunkOut>> {
+    let bytes = input::read_all(input)?;
+    let mut doc = input::yaml::read(ctx.source, &bytes)?;
+    let mut chunks = Vec::new();
+    if !doc.unknown.is_empty() {
+        chunks.push(ChunkOut {
+            file,
+            diagnostics: vec![validate::unknown_columns_diagnostic(
+                ctx.source,
+                doc.unknown_line,
+                &doc.unknown,
+            )],
+            ..ChunkOut::default()
+        });
+    }
+    // The mapping shape's default server ranks below a row's own and above
+    // --backup-server: it is the row's cell when the row has none.
+    if let Some(default) = &doc.default_server {
+        for row in doc.rows.iter_mut().filter(|r| r.backup_server.is_none()) {
+            row.backup_server = Some(OwnedCell {
+                text: default.clone(),
+                column: Some("backup_server".to_string()),
+            });
+        }
+    }
+    chunks.par_extend(doc.rows.par_chunks(CHUNK_ROWS).map(|rows| {
+        let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+        for row in rows {
+            b.push(&row.as_raw());
+        }
+        b.out
+    }));
+    Ok(chunks)
+}
+
+/// Read a spreadsheet's sheet and judge its rows in parallel chunks.
+fn load_sheet(
+    input: &str,
+    sheet: Option<&str>,
+    ctx: &RowContext<'_>,
+    file: u32,
+    keep_rows: bool,
+) -> anyhow::Result<Vec<ChunkOut>> {
+    let bytes = input::read_all(input)?;
+    let sheet_rows = input::sheet::read(ctx.source, bytes, sheet)?;
+    let columns = &sheet_rows.columns;
+    let mut chunks = vec![unknown_columns_chunk(
+        columns,
+        ctx.source,
+        sheet_rows.header_line,
+        file,
+    )];
+    chunks.par_extend(sheet_rows.rows.par_chunks(CHUNK_ROWS).map(|rows| {
+        let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+        let mut cells: Vec<&str> = Vec::new();
+        for (line, row) in rows {
+            cells.clear();
+            cells.extend(row.iter().map(String::as_str));
+            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
+                b.push(&raw);
+            }
+        }
+        b.out
+    }));
+    Ok(chunks)
 }
 
 fn unknown_columns_chunk(columns: &ColumnMap, source: &str, line: u64, file: u32) -> ChunkOut {
