@@ -201,16 +201,8 @@ pub const NON_PUBLIC: &[(&str, &str)] = &[
     ("127.0.0.0/8", "loopback (RFC 1122)"),
     ("169.254.0.0/16", "link local (RFC 3927)"),
     ("172.16.0.0/12", "private use (RFC 1918)"),
-    // 192.0.0.0/24 is IETF protocol assignments, except 192.0.0.9 and
-    // 192.0.0.10 (PCP and TURN anycast), which are globally reachable.
-    (
-        "192.0.0.0-192.0.0.8",
-        "IETF protocol assignments (RFC 6890)",
-    ),
-    (
-        "192.0.0.11-192.0.0.255",
-        "IETF protocol assignments (RFC 6890)",
-    ),
+    // Holes in it are listed in GLOBALLY_REACHABLE.
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
     ("192.168.0.0/16", "private use (RFC 1918)"),
     ("198.18.0.0/15", "benchmarking (RFC 2544)"),
     ("224.0.0.0/4", "multicast (RFC 5771)"),
@@ -238,7 +230,21 @@ pub const NON_PUBLIC: &[(&str, &str)] = &[
     ("2001::/32", "Teredo (RFC 4380)"),
     ("2001:2::/48", "benchmarking (RFC 5180)"),
     ("2001:10::/28", "deprecated ORCHID (RFC 4843)"),
+    // Holes in it are listed in GLOBALLY_REACHABLE.
+    ("2001::/23", "IETF protocol assignments (RFC 2928)"),
     ("2002::/16", "6to4 (RFC 3056)"),
+];
+
+/// Blocks inside [`NON_PUBLIC`] ones that the registries mark globally
+/// reachable; they (and the [`DOCUMENTATION`] blocks) are cut out of the table.
+pub const GLOBALLY_REACHABLE: &[&str] = &[
+    "192.0.0.9",           // Port Control Protocol anycast (RFC 7723)
+    "192.0.0.10",          // TURN anycast (RFC 8155)
+    "2001:1::1-2001:1::3", // PCP, TURN, DNS-SD SRP anycast
+    "2001:3::/32",         // AMT (RFC 7450)
+    "2001:4:112::/48",     // AS112-v6 (RFC 7535)
+    "2001:20::/28",        // ORCHIDv2 (RFC 7343)
+    "2001:30::/28",        // drone remote ID (RFC 9374)
 ];
 
 /// Documentation blocks (RFC 5737, RFC 3849, RFC 9637): valid, with a warning.
@@ -260,12 +266,24 @@ fn table_range(text: &str) -> IpRange {
     .expect("table entries parse")
 }
 
-fn parsed(
-    table: &'static [(&'static str, &'static str)],
-) -> Vec<(IpRange, &'static str, &'static str)> {
-    table
+/// The non-public table as ranges, the globally reachable holes and the
+/// documentation blocks cut out (a block may so become several pieces).
+fn non_public_pieces() -> Vec<(IpRange, &'static str, &'static str)> {
+    let mut holes: Vec<IpRange> = GLOBALLY_REACHABLE
         .iter()
-        .map(|(text, why)| (table_range(text), *text, *why))
+        .chain(DOCUMENTATION)
+        .map(|t| table_range(t))
+        .collect();
+    holes.sort();
+    let holes = crate::range::coalesce_sorted(&holes);
+    NON_PUBLIC
+        .iter()
+        .flat_map(|(text, why)| {
+            table_range(text)
+                .subtract(&holes)
+                .into_iter()
+                .map(move |piece| (piece, *text, *why))
+        })
         .collect()
 }
 
@@ -300,7 +318,7 @@ impl BlockTable {
 
 fn non_public_table() -> &'static BlockTable {
     static TABLE: OnceLock<BlockTable> = OnceLock::new();
-    TABLE.get_or_init(|| BlockTable::new(parsed(NON_PUBLIC)))
+    TABLE.get_or_init(|| BlockTable::new(non_public_pieces()))
 }
 
 fn documentation_table() -> &'static BlockTable {
@@ -679,6 +697,10 @@ mod tests {
             "ff02::1",
             "1000::1",
             "4000::1",
+            "2001:5::1",
+            "2001:1::4",
+            "2001:1ff::1",
+            "2001:40::1",
         ] {
             assert!(non_public_block(&r(blocked)).is_some(), "{blocked}");
         }
@@ -694,6 +716,12 @@ mod tests {
             "2a00::1",
             "2606:4700::1111",
             "64:ff9b::1.2.3.4",
+            "2001:1::2",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:3f::1",
+            "2001:200::1",
         ] {
             if public.starts_with("64:ff9b::") {
                 // Outside 2000::/3: the contract blocks all of that.
