@@ -662,6 +662,7 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::range::Family;
 
     fn r(t: &str) -> IpRange {
         IpRange::parse(t).unwrap()
@@ -732,6 +733,31 @@ mod tests {
         }
         assert!(non_public_block(&r("192.0.0.9-192.0.0.10")).is_none());
         assert!(non_public_block(&r("192.0.0.9-192.0.0.11")).is_some());
+    }
+
+    #[test]
+    fn binary_search_agrees_with_a_linear_scan() {
+        use rand::{RngExt, SeedableRng};
+        let pieces = non_public_pieces();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for i in 0..20_000u32 {
+            let range = if i % 2 == 0 {
+                let first: u32 = rng.random();
+                let len: u32 = rng.random_range(0..1 << (i % 28));
+                IpRange::new(Family::V4, first as u128, first.saturating_add(len) as u128)
+            } else {
+                // Bias IPv6 towards the interesting low prefixes.
+                let first: u128 = rng.random::<u128>() >> (i % 24);
+                let len: u128 = rng.random_range(0..1u128 << (i % 100));
+                IpRange::new(Family::V6, first, first.saturating_add(len))
+            }
+            .unwrap();
+            let linear = pieces
+                .iter()
+                .find(|(b, _, _)| b.overlaps(&range))
+                .map(|p| p.1);
+            assert_eq!(non_public_block(&range).map(|p| p.0), linear, "{range}");
+        }
     }
 
     #[test]
