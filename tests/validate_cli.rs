@@ -198,3 +198,27 @@ fn unreadable_input_exits_2_with_advice() {
     assert_eq!(code, 2);
     assert!(err.contains("'Pool', 'Retired'"), "{err}");
 }
+
+#[test]
+fn stdin_takes_input_format() {
+    let (code, out, _) = validate(
+        &["-", "--input-format", "yaml", "--format", "json"],
+        Some(b"backup_server: b7\nranges:\n  - 203.0.113.0/31\n  - 203.0.113.2\n"),
+    );
+    assert_eq!(code, 0, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ranges"][0]["backup_server"], "b7");
+    assert_eq!(doc["ranges"][0]["last"], "203.0.113.2");
+    assert_eq!(doc["ranges"][0]["sources"][1]["line"], 4);
+}
+
+#[test]
+fn tsv_extension_forces_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pool.tsv");
+    // Commas inside cells: with a tab delimiter they are just text.
+    std::fs::write(&path, "range\tcomment\n203.0.113.9\ta, b, c\n").unwrap();
+    let (code, out, _) = validate(&[path.to_str().unwrap(), "--backup-server", "b1"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("203.0.113.9  (1 address)"), "{out}");
+}
