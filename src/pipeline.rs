@@ -565,6 +565,31 @@ fn write_json_of<L: RangeList + Sync>(
     out.flush()
 }
 
+/// One merged range as a line of the text output.
+fn write_range_line(buf: &mut Vec<u8>, v: &RangeView<'_>) -> std::io::Result<()> {
+    let count = v.range.count();
+    write!(
+        buf,
+        "  {}  {}  {}  ({} address{})  from ",
+        v.backup_server,
+        v.range.family(),
+        v.range,
+        count,
+        if count == 1 { "" } else { "es" }
+    )?;
+    let total = v.sources.len();
+    for (k, (source, line)) in v.sources.iter().take(TEXT_SOURCES).enumerate() {
+        if k > 0 {
+            buf.extend_from_slice(b", ");
+        }
+        write!(buf, "{source}:{line}")?;
+    }
+    if total > TEXT_SOURCES {
+        write!(buf, " and {} more", total - TEXT_SOURCES)?;
+    }
+    writeln!(buf)
+}
+
 /// Most sources named per merged range in the text output.
 const TEXT_SOURCES: usize = 5;
 
@@ -591,45 +616,30 @@ fn write_text_of<L: RangeList + Sync>(
     if !diagnostics.is_empty() {
         writeln!(out)?;
     }
-    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         out,
         "{}, {} invalid; {}, {}; {}, {}.",
-        plural(rows_total, "row"),
+        count(rows_total, "row", "rows"),
         rows_invalid,
-        plural(errors as u64, "error"),
-        plural(warnings as u64, "warning"),
-        plural(list.len() as u64, "merged range"),
-        plural(addresses_of(list).min(u64::MAX as u128) as u64, "address")
-            .replace("addresss", "addresses"),
+        count(errors as u64, "error", "errors"),
+        count(warnings as u64, "warning", "warnings"),
+        count(list.len() as u64, "merged range", "merged ranges"),
+        count(
+            addresses_of(list).min(u64::MAX as u128) as u64,
+            "address",
+            "addresses"
+        ),
     )?;
     if list.len() > 0 {
         writeln!(out)?;
     }
-    for i in 0..list.len() {
-        let v = list.view(i);
-        let count = v.range.count();
-        write!(
-            out,
-            "  {}  {}  {}  ({} address{})  from ",
-            v.backup_server,
-            v.range.family(),
-            v.range,
-            count,
-            if count == 1 { "" } else { "es" }
-        )?;
-        let total = v.sources.len();
-        for (k, (source, line)) in v.sources.iter().take(TEXT_SOURCES).enumerate() {
-            if k > 0 {
-                out.write_all(b", ")?;
-            }
-            write!(out, "{source}:{line}")?;
+    json::write_parallel(&mut out, list.len(), |buf, indexes| {
+        for i in indexes {
+            // Writing to a Vec cannot fail.
+            let _ = write_range_line(buf, &list.view(i));
         }
-        if total > TEXT_SOURCES {
-            write!(out, " and {} more", total - TEXT_SOURCES)?;
-        }
-        writeln!(out)?;
-    }
+    })?;
     if rows_invalid > 0 {
         writeln!(
             out,

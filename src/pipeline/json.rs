@@ -130,6 +130,25 @@ where
     F: Fn(usize) -> RangeView<'a> + Sync,
 {
     out.write_all(b"[")?;
+    write_parallel(out, count, |buf, indexes| {
+        let (mut servers, mut files) = (LastEscaped::default(), LastEscaped::default());
+        for i in indexes {
+            if i > 0 {
+                buf.push(b',');
+            }
+            write_one(buf, &view(i), &mut servers, &mut files);
+        }
+    })?;
+    out.write_all(b"]")
+}
+
+/// Format items `0..count` in parallel, chunk by chunk (`format` appends the
+/// text of a run of indexes to a buffer), and write them in order. A window
+/// of chunks is formatted at a time, so memory stays bounded.
+pub fn write_parallel<F>(out: &mut dyn Write, count: usize, format: F) -> std::io::Result<()>
+where
+    F: Fn(&mut Vec<u8>, std::ops::Range<usize>) + Sync,
+{
     // Buffers are reused from window to window: fresh ones would cost page
     // faults on every window.
     let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); 2 * rayon::current_num_threads().max(1)];
@@ -139,20 +158,14 @@ where
         let end = (start + window).min(count);
         buffers.par_iter_mut().enumerate().for_each(|(k, buf)| {
             buf.clear();
-            let (mut servers, mut files) = (LastEscaped::default(), LastEscaped::default());
             let from = (start + k * CHUNK).min(end);
             let to = (from + CHUNK).min(end);
-            for i in from..to {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                write_one(buf, &view(i), &mut servers, &mut files);
-            }
+            format(buf, from..to);
         });
         for buf in &buffers {
             out.write_all(buf)?;
         }
         start = end;
     }
-    out.write_all(b"]")
+    Ok(())
 }
