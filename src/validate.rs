@@ -144,7 +144,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "bad-backup-server-uid",
         Severity::Error,
-        "`urn:` value that is not urn:veeam:BackupServer:<guid>",
+        "`urn:` value that is not `urn:veeam:BackupServer:<guid>`",
     ),
     (
         "unterminated-quote",
