@@ -61,6 +61,14 @@ pub struct RunReport {
     pub requests: Vec<RequestReport>,
 }
 
+impl RunReport {
+    /// Whether every row is `created` or `present`: the contract's "every
+    /// row ok" (exit 0).
+    pub fn all_rows_ok(&self) -> bool {
+        self.rows.iter().all(|row| row.status.is_ok())
+    }
+}
+
 /// Totals of a run. Address counts are exact (`u128`), the rest `u64`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -677,6 +685,10 @@ pub(crate) mod tests {
             verdict(&report),
             "2 of 5 rows ok; 1 failed, 1 invalid, 1 skipped."
         );
+        assert!(!report.all_rows_ok());
+        let mut clean = report.clone();
+        clean.rows.retain(|r| r.status.is_ok());
+        assert!(clean.all_rows_ok());
     }
 
     #[test]
