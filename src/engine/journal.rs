@@ -404,6 +404,15 @@ mod tests {
         assert_eq!(read.len(), 5);
         assert_eq!(read[..4], all[..]);
         assert_eq!(std::fs::read(&path).unwrap()[..full.len()], full[..]);
+
+        // Killed while writing the very first event: nothing counts, and
+        // resuming starts from an empty file.
+        std::fs::write(&path, &full[..5]).unwrap();
+        assert!(read_journal::<Event>(&path).unwrap().is_empty());
+        let mut journal = Journal::open_append(&path).unwrap();
+        assert!(journal.is_empty());
+        journal.append(&all[0]).unwrap();
+        assert_eq!(read_journal::<Event>(&path).unwrap(), all[..1]);
     }
 
     #[test]

@@ -756,6 +756,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_empty_run_renders_in_every_format() {
+        let mut report = sample_report();
+        report.rows.clear();
+        report.requests.clear();
+        report.summary = Summary::default();
+        for format in [
+            ReportFormat::Json,
+            ReportFormat::Csv,
+            ReportFormat::Md,
+            ReportFormat::Junit,
+            ReportFormat::Html,
+        ] {
+            let mut out = Vec::new();
+            render(&report, format, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(!text.is_empty(), "{format:?}");
+            if format == ReportFormat::Junit {
+                assert!(text.contains("tests=\"0\""), "{text}");
+            }
+        }
+        assert_eq!(verdict(&report), "No rows.");
+    }
+
+    #[test]
     fn durations_read_well() {
         assert_eq!(format_duration(0.25), "250 ms");
         assert_eq!(format_duration(12.25), "12.2 s");
