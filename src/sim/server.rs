@@ -279,6 +279,13 @@ async fn respond(
         (reply, drop)
     };
 
+    tracing::debug!(
+        method = %parts.method,
+        path = %path,
+        status = reply.status,
+        dropped = drop,
+        "sim request"
+    );
     if let Some(at) = reply.wake_at {
         // Complete the task at its instant even if nobody asks about it.
         let shared = shared.clone();

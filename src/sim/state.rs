@@ -324,6 +324,7 @@ impl Shared {
                         "Simulated task failure (--task-fail-rate); nothing was added".into(),
                     );
                 }
+                core.pool.reserve(range.count());
                 for addr in range.first()..=range.last() {
                     let guid = faults::guid(&mut core.streams.guid).into_bytes();
                     core.pool
@@ -566,6 +567,7 @@ pub fn seed_pool(
                 format_address(range.family(), addr)
             );
         }
+        pool.reserve(range.count());
         for addr in range.first()..=range.last() {
             let guid = faults::guid(&mut streams.guid).into_bytes();
             pool.insert(server, range.family(), addr, guid, tenant);
