@@ -260,6 +260,45 @@ fn state_file_ok(path: &Path) -> bool {
 }
 
 #[test]
+fn bad_seed_pool_lines_are_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        (
+            "backup01,198.51.100.1\nbackup01,198.51.100.300\n",
+            "seed.csv:2: '198.51.100.300' is not an IP address",
+        ),
+        (
+            "backup_server,ip,tenant_uid\n# x\nnobody,198.51.100.1\n",
+            "seed.csv:3: backup server 'nobody' is not configured",
+        ),
+        (
+            "backup01,198.51.100.0/30\nbackup01,198.51.100.2\n",
+            "seed.csv:2: address 198.51.100.2 is already in the seed pool",
+        ),
+        (
+            "backup01\n",
+            "seed.csv:1: expected backup_server,ip[,tenant_uid]",
+        ),
+        (
+            "backup01,198.51.100.1,urn:veeam:Other:x\n",
+            "seed.csv:1: tenant",
+        ),
+    ] {
+        let seed = dir.path().join("seed.csv");
+        std::fs::write(&seed, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ipimport"))
+            .args(["sim", "--listen", "127.0.0.1:0", "--seed-pool"])
+            .arg(&seed)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "nothing listens");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{text:?}: {err}");
+    }
+}
+
+#[test]
 fn bad_options_fail_with_advice() {
     for (args, needle) in [
         (vec!["--user", "nocolon"], "NAME:PASSWORD"),
