@@ -87,7 +87,7 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("pool.json");
     let state_s = state.to_str().unwrap();
-    let task_ms = 300u64;
+    let task_ms = 600u64;
     let sim = spawn(&[
         "--state",
         state_s,
@@ -103,7 +103,7 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
     let mut accepted: Vec<(usize, Instant, String)> = Vec::new();
     let start = Instant::now();
     let mut i = 0;
-    while start.elapsed() < Duration::from_millis(1200) {
+    while start.elapsed() < Duration::from_millis(1500) {
         let (first, last) = posted_range(i);
         let sent = Instant::now();
         let a = s.post_range(&server, &first, &last).await;
@@ -113,14 +113,18 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
         i += 1;
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
-    // Tasks observed to have left Running before the kill must be on disk.
-    let mut observed_done = BTreeSet::new();
-    for (i, _, id) in &accepted {
-        let t: wire::Task = s.get(&format!("/tasks/{id}")).await.decode(Wire::Json);
-        if t.state != wire::TaskState::Running {
-            observed_done.insert(*i);
-        }
-    }
+    // Tasks observed to have left Running before the kill must be on disk
+    // (one query, so the kill follows the last POST closely).
+    let q: wire::QueryResult = s
+        .get("/query?type=Task&format=Entities&filter=State!=Running&pageSize=0")
+        .await
+        .decode(Wire::Json);
+    let done_ids: BTreeSet<String> = q.tasks().iter().map(|t| t.task_id.clone()).collect();
+    let observed_done: BTreeSet<usize> = accepted
+        .iter()
+        .filter(|(_, _, id)| done_ids.contains(id))
+        .map(|(i, ..)| *i)
+        .collect();
     let mut sim = sim;
     let killed_at = Instant::now();
     // SIGKILL: no chance to save anything on the way out.
