@@ -218,6 +218,25 @@ impl Shared {
         self.servers.iter().position(|s| s.guid == guid)
     }
 
+    /// What `/sim/pool` shows: every backup server's UID and its addresses
+    /// in text, IPv4 first, each family in numeric order.
+    pub fn pool_snapshot(&self) -> BTreeMap<String, Vec<String>> {
+        let mut core = self.core.lock();
+        self.apply_due(&mut core, Instant::now());
+        self.servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.uid.clone(), core.pool.addresses_text(i)))
+            .collect()
+    }
+
+    /// What `/sim/stats` shows.
+    pub fn stats_snapshot(&self) -> Stats {
+        let mut core = self.core.lock();
+        self.apply_due(&mut core, Instant::now());
+        core.stats.clone()
+    }
+
     /// `POST /sim/reset`: no tasks, sessions or counters; the pool back to
     /// `--seed-pool`; random streams back to the seed.
     pub fn reset(&self) -> anyhow::Result<()> {
