@@ -96,6 +96,28 @@ fn pool_memory() {
     );
 }
 
+/// Log on as admin; the session token.
+async fn logon(http: &reqwest::Client, base: &str) -> String {
+    let r = http
+        .post(format!("{base}/api/sessionMngr/?v=latest"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    r.headers()["X-RestSvcSessionId"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The UID of the default backup server.
+fn backup01_uid() -> String {
+    format!(
+        "urn:veeam:BackupServer:{}",
+        ipimport::sim::derived_server_guid("backup01")
+    )
+}
+
 fn benches(c: &mut Criterion) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     pool_memory();
@@ -120,20 +142,8 @@ fn benches(c: &mut Criterion) {
         .await
         .unwrap();
         let base = sim.base_url().to_string();
-        let r = http
-            .post(format!("{base}/api/sessionMngr/?v=latest"))
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        let token = r.headers()["X-RestSvcSessionId"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        let server = format!(
-            "urn:veeam:BackupServer:{}",
-            ipimport::sim::derived_server_guid("backup01")
-        );
+        let token = logon(&http, &base).await;
+        let server = backup01_uid();
         let mut ids = Vec::new();
         for i in 0..50u32 {
             let spec = wire::CloudPublicIpAddressCreateSpec {
@@ -217,22 +227,10 @@ fn benches(c: &mut Criterion) {
         })
         .await
         .unwrap();
-        let r = http
-            .post(format!("{}/api/sessionMngr/?v=latest", sim.base_url()))
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        let token = r.headers()["X-RestSvcSessionId"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let token = logon(&http, sim.base_url()).await;
         (sim, token)
     });
-    let server = format!(
-        "urn:veeam:BackupServer:{}",
-        ipimport::sim::derived_server_guid("backup01")
-    );
+    let server = backup01_uid();
     let url = format!(
         "{}/api/query?type=CloudPublicIpAddress&format=Entities&filter=BackupServerUid==%22{server}%22&pageSize=100&page=5000",
         sim.base_url()
