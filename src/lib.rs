@@ -15,8 +15,10 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod em;
 pub mod engine;
 pub mod exit;
 pub mod logging;
 pub mod range;
 pub mod report;
+pub mod sim;
