@@ -266,3 +266,50 @@ fn missing_or_damaged_reports_exit_2_with_advice() {
     assert!(err.contains("not a report written by ipimport"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `ipimport report DIR --format html | head`: big enough to overflow the pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = fixture();
+    let template = report.rows[0].clone();
+    report.rows = (0..20_000)
+        .map(|i| RowReport {
+            line: i + 2,
+            ..template.clone()
+        })
+        .collect();
+    write_run_reports(dir.path(), &report).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipimport"))
+        .args(["report", arg(dir.path()), "--format", "html"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 15];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"<!DOCTYPE html>");
+    // The pipe is closed now; the child must end quietly, and soon.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ipimport report did not end after its reader left");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
