@@ -15,10 +15,14 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod em;
+pub mod engine;
 pub mod exit;
 pub mod input;
 pub mod logging;
 pub mod merge;
 pub mod pipeline;
 pub mod range;
+pub mod report;
+pub mod sim;
 pub mod validate;
