@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::input::SourceRef;
-use crate::range::IpRange;
+use crate::range::{Family, IpRange};
 
 /// A merged range of one backup server and the rows it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,17 +129,52 @@ pub struct Item {
 }
 
 impl Item {
-    fn key(&self) -> (u32, IpRange, u32, u64) {
-        (self.server, self.range, self.file, self.line)
+    /// Sort order: backup server, family, first, last, input, line. Server
+    /// and family share one integer so that the common first comparison is one.
+    fn key(&self) -> (u64, u128, u128, u32, u64) {
+        let group = ((self.server as u64) << 1) | (self.range.family() == Family::V6) as u64;
+        (
+            group,
+            self.range.first(),
+            self.range.last(),
+            self.file,
+            self.line,
+        )
     }
 }
 
-/// A merged range over compact items: `items` indexes the sorted items.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
-    pub server: u32,
-    pub range: IpRange,
-    pub items: std::ops::Range<usize>,
+/// Merged ranges over sorted compact items, as the index where each one's
+/// items start: 8 bytes per merged range, where a materialized range with
+/// its server and bounds would take 64 (a million of them is felt).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergedItems {
+    /// Start of each merged range's items, then the number of items.
+    bounds: Vec<usize>,
+}
+
+impl MergedItems {
+    /// Number of merged ranges.
+    pub fn len(&self) -> usize {
+        self.bounds.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Indexes (into the sorted items) of the `index`-th merged range's rows.
+    pub fn items(&self, index: usize) -> std::ops::Range<usize> {
+        self.bounds[index]..self.bounds[index + 1]
+    }
+}
+
+/// The backup server index and range covered by one merged range's items.
+pub fn hull(items: &[Item]) -> (u32, IpRange) {
+    let mut range = items[0].range;
+    for it in &items[1..] {
+        range = range.hull(&it.range);
+    }
+    (items[0].server, range)
 }
 
 /// A row that overlaps (or repeats) an earlier row of the same backup server.
@@ -150,17 +185,18 @@ pub struct Overlap {
 }
 
 /// Sort `items` and merge them. On return, the items of each merged range
-/// are contiguous (`Merged::items`) and ordered by (file, line).
-pub fn merge_items(items: &mut [Item]) -> (Vec<Merged>, Vec<Overlap>) {
+/// are contiguous ([`MergedItems::items`]) and ordered by (file, line).
+pub fn merge_items(items: &mut [Item]) -> (MergedItems, Vec<Overlap>) {
     items.par_sort_unstable_by_key(Item::key);
-    let mut merged: Vec<Merged> = Vec::new();
+    let mut bounds = Vec::new();
     let mut overlaps = Vec::new();
-    // Index of the row reaching furthest in the current merged range.
+    // The current merged range, and the row reaching furthest in it.
+    let mut current: Option<(u32, IpRange)> = None;
     let mut reach = 0usize;
     for (i, item) in items.iter().enumerate() {
-        if let Some(current) = merged.last_mut()
-            && current.server == item.server
-            && current.range.touches(&item.range)
+        if let Some((server, range)) = &mut current
+            && *server == item.server
+            && range.touches(&item.range)
         {
             let furthest = items[reach];
             if furthest.range.overlaps(&item.range) {
@@ -175,23 +211,20 @@ pub fn merge_items(items: &mut [Item]) -> (Vec<Merged>, Vec<Overlap>) {
             if item.range.last() > furthest.range.last() {
                 reach = i;
             }
-            current.range = current.range.hull(&item.range);
-            current.items.end = i + 1;
+            *range = range.hull(&item.range);
             continue;
         }
         reach = i;
-        merged.push(Merged {
-            server: item.server,
-            range: item.range,
-            items: i..i + 1,
-        });
+        bounds.push(i);
+        current = Some((item.server, item.range));
     }
-    for m in &merged {
-        if m.items.len() > 1 {
-            items[m.items.clone()].sort_unstable_by_key(|it| (it.file, it.line));
+    bounds.push(items.len());
+    for pair in bounds.windows(2) {
+        if pair[1] - pair[0] > 1 {
+            items[pair[0]..pair[1]].sort_unstable_by_key(|it| (it.file, it.line));
         }
     }
-    (merged, overlaps)
+    (MergedItems { bounds }, overlaps)
 }
 
 /// Merge per (backup server, family), overlapping AND adjacent; output sorted
@@ -224,18 +257,21 @@ pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
         .collect();
     let names: Vec<&str> = servers.keys().copied().collect();
     let (merged, _) = merge_items(&mut compact);
-    merged
-        .into_iter()
-        .map(|m| MergedRange {
-            backup_server: names[m.server as usize].to_string(),
-            range: m.range,
-            sources: compact[m.items]
-                .iter()
-                .map(|it| SourceRef {
-                    source: files[it.file as usize].clone(),
-                    line: it.line,
-                })
-                .collect(),
+    (0..merged.len())
+        .map(|m| {
+            let group = &compact[merged.items(m)];
+            let (server, range) = hull(group);
+            MergedRange {
+                backup_server: names[server as usize].to_string(),
+                range,
+                sources: group
+                    .iter()
+                    .map(|it| SourceRef {
+                        source: files[it.file as usize].clone(),
+                        line: it.line,
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -311,6 +347,10 @@ mod tests {
         });
         let (merged, overlaps) = merge_items(&mut items);
         assert_eq!(merged.len(), 1);
+        assert_eq!(
+            hull(&items[merged.items(0)]).1.to_string(),
+            "203.0.113.0-203.0.114.4"
+        );
         assert_eq!(overlaps.len(), 50);
         assert!(
             overlaps

@@ -16,6 +16,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
+mod json;
+
 use rayon::prelude::*;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -25,7 +27,7 @@ use crate::config::ValidationSettings;
 use crate::exit::{Exit, fatal};
 use crate::input::csv::{Block, CsvReader, for_each_row};
 use crate::input::{self, ColumnMap, Kind, OwnedCell, RawRow, SourceRef};
-use crate::merge::{Item, Merged, MergedRange, RangeView, merge_items};
+use crate::merge::{Item, MergedItems, MergedRange, RangeView, hull, merge_items};
 use crate::range::IpRange;
 use crate::validate::{
     self, Diagnostic, RowContext, Severity, check_backup_server, check_row, overlap_diagnostic,
@@ -80,7 +82,7 @@ pub struct Loaded {
     servers: Vec<String>,
     files: Vec<Arc<str>>,
     items: Vec<Item>,
-    merged: Vec<Merged>,
+    merged: MergedItems,
 }
 
 /// What one block (or chunk) of rows of one file came to.
@@ -243,6 +245,7 @@ pub fn load(
         None => None,
     };
     let sheet = opts.sheet.clone().or_else(|| settings.sheet.clone());
+    let started = std::time::Instant::now();
     let mut files: Vec<Arc<str>> = Vec::new();
     let mut chunks: Vec<ChunkOut> = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
@@ -260,72 +263,89 @@ pub fn load(
                 let reader = CsvReader::open(source.clone(), input::open(input)?, delimiter)?;
                 chunks.extend(load_delimited(reader, &ctx, file, keep_rows)?);
             }
-            Kind::Yaml => {
-                let bytes = input::read_all(input)?;
-                let mut doc = input::yaml::read(&source, &bytes)?;
-                if !doc.unknown.is_empty() {
-                    chunks.push(ChunkOut {
-                        file,
-                        diagnostics: vec![validate::unknown_columns_diagnostic(
-                            &source,
-                            doc.unknown_line,
-                            &doc.unknown,
-                        )],
-                        ..ChunkOut::default()
-                    });
-                }
-                if let Some(default) = &doc.default_server {
-                    for row in doc.rows.iter_mut().filter(|r| r.backup_server.is_none()) {
-                        row.backup_server = Some(OwnedCell {
-                            text: default.clone(),
-                            column: Some("backup_server".to_string()),
-                        });
-                    }
-                }
-                let parts: Vec<ChunkOut> = doc
-                    .rows
-                    .par_chunks(CHUNK_ROWS)
-                    .map(|rows| {
-                        let mut b = ChunkBuilder::new(&ctx, file, keep_rows);
-                        for row in rows {
-                            b.push(&row.as_raw());
-                        }
-                        b.out
-                    })
-                    .collect();
-                chunks.extend(parts);
-            }
+            Kind::Yaml => chunks.extend(load_yaml(input, &ctx, file, keep_rows)?),
             Kind::Sheet => {
-                let bytes = input::read_all(input)?;
-                let sheet_rows = input::sheet::read(&source, bytes, sheet.as_deref())?;
-                chunks.push(unknown_columns_chunk(
-                    &sheet_rows.columns,
-                    &source,
-                    sheet_rows.header_line,
-                    file,
-                ));
-                let columns = &sheet_rows.columns;
-                let parts: Vec<ChunkOut> = sheet_rows
-                    .rows
-                    .par_chunks(CHUNK_ROWS)
-                    .map(|rows| {
-                        let mut b = ChunkBuilder::new(&ctx, file, keep_rows);
-                        let mut cells: Vec<&str> = Vec::new();
-                        for (line, row) in rows {
-                            cells.clear();
-                            cells.extend(row.iter().map(String::as_str));
-                            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
-                                b.push(&raw);
-                            }
-                        }
-                        b.out
-                    })
-                    .collect();
-                chunks.extend(parts);
+                chunks.extend(load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows)?)
             }
         }
     }
-    Ok(assemble(chunks, files))
+    tracing::debug!(elapsed = ?started.elapsed(), "inputs read and validated");
+    let loaded = assemble(chunks, files);
+    tracing::debug!(elapsed = ?started.elapsed(), ranges = loaded.merged.len(), "merged");
+    Ok(loaded)
+}
+
+/// Read a YAML input and judge its rows in parallel chunks.
+fn load_yaml(
+    input: &str,
+    ctx: &RowContext<'_>,
+    file: u32,
+    keep_rows: bool,
+) -> anyhow::Result<Vec<ChunkOut>> {
+    let bytes = input::read_all(input)?;
+    let mut doc = input::yaml::read(ctx.source, &bytes)?;
+    let mut chunks = Vec::new();
+    if !doc.unknown.is_empty() {
+        chunks.push(ChunkOut {
+            file,
+            diagnostics: vec![validate::unknown_columns_diagnostic(
+                ctx.source,
+                doc.unknown_line,
+                &doc.unknown,
+            )],
+            ..ChunkOut::default()
+        });
+    }
+    // The mapping shape's default server ranks below a row's own and above
+    // --backup-server: it is the row's cell when the row has none.
+    if let Some(default) = &doc.default_server {
+        for row in doc.rows.iter_mut().filter(|r| r.backup_server.is_none()) {
+            row.backup_server = Some(OwnedCell {
+                text: default.clone(),
+                column: Some("backup_server".to_string()),
+            });
+        }
+    }
+    chunks.par_extend(doc.rows.par_chunks(CHUNK_ROWS).map(|rows| {
+        let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+        for row in rows {
+            b.push(&row.as_raw());
+        }
+        b.out
+    }));
+    Ok(chunks)
+}
+
+/// Read a spreadsheet's sheet and judge its rows in parallel chunks.
+fn load_sheet(
+    input: &str,
+    sheet: Option<&str>,
+    ctx: &RowContext<'_>,
+    file: u32,
+    keep_rows: bool,
+) -> anyhow::Result<Vec<ChunkOut>> {
+    let bytes = input::read_all(input)?;
+    let sheet_rows = input::sheet::read(ctx.source, bytes, sheet)?;
+    let columns = &sheet_rows.columns;
+    let mut chunks = vec![unknown_columns_chunk(
+        columns,
+        ctx.source,
+        sheet_rows.header_line,
+        file,
+    )];
+    chunks.par_extend(sheet_rows.rows.par_chunks(CHUNK_ROWS).map(|rows| {
+        let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+        let mut cells: Vec<&str> = Vec::new();
+        for (line, row) in rows {
+            cells.clear();
+            cells.extend(row.iter().map(String::as_str));
+            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
+                b.push(&raw);
+            }
+        }
+        b.out
+    }));
+    Ok(chunks)
 }
 
 fn unknown_columns_chunk(columns: &ColumnMap, source: &str, line: u64, file: u32) -> ChunkOut {
@@ -354,10 +374,17 @@ fn load_delimited(
     let delimiter = reader.delimiter;
     let header = unknown_columns_chunk(&columns, &reader.source, reader.header_line, file);
     let (tx, rx) = sync_channel::<(usize, Block)>(2);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let (read_result, mut parts) = std::thread::scope(|scope| {
         let reading = scope.spawn(move || -> anyhow::Result<()> {
             let mut index = 0;
-            while let Some(block) = reader.next_block()? {
+            loop {
+                while let Ok(buffer) = recycle_rx.try_recv() {
+                    reader.recycle(buffer);
+                }
+                let Some(block) = reader.next_block()? else {
+                    break;
+                };
                 if tx.send((index, block)).is_err() {
                     break;
                 }
@@ -368,9 +395,12 @@ fn load_delimited(
         let parts: Vec<(usize, ChunkOut)> = rx
             .into_iter()
             .par_bridge()
-            .map(|(index, block)| {
+            .map_with(recycle_tx, |recycle, (index, block)| {
                 let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+                // About one row per 40 bytes: avoid regrowing the vector.
+                b.out.items.reserve(block.bytes.len() / 40);
                 for_each_row(&block, delimiter, &columns, |row| b.push(&row));
+                let _ = recycle.send(block.bytes);
                 (index, b.out)
             })
             .collect();
@@ -468,17 +498,18 @@ impl RangeList for Loaded {
         self.merged.len()
     }
     fn view(&self, index: usize) -> RangeView<'_> {
-        let m = &self.merged[index];
+        let group = &self.items[self.merged.items(index)];
+        let (server, range) = hull(group);
         RangeView {
-            backup_server: &self.servers[m.server as usize],
-            range: m.range,
-            sources: crate::merge::SourcesView::Items(&self.items[m.items.clone()], &self.files),
+            backup_server: &self.servers[server as usize],
+            range,
+            sources: crate::merge::SourcesView::Items(group, &self.files),
         }
     }
 }
 
-/// The validate JSON document (contract shape) of any batch form.
-struct JsonReport<'a, L: RangeList> {
+/// The validate JSON document (contract shape) of any batch form, for serde.
+struct JsonReport<'a, L: RangeList + Sync> {
     rows_total: u64,
     rows_invalid: u64,
     diagnostics: &'a [Diagnostic],
@@ -493,11 +524,14 @@ impl<L: RangeList> Serialize for Ranges<'_, L> {
     }
 }
 
-fn addresses_of<L: RangeList>(list: &L) -> u128 {
-    (0..list.len()).map(|i| list.view(i).range.count()).sum()
+fn addresses_of<L: RangeList + Sync>(list: &L) -> u128 {
+    (0..list.len())
+        .into_par_iter()
+        .map(|i| list.view(i).range.count())
+        .sum()
 }
 
-impl<L: RangeList> Serialize for JsonReport<'_, L> {
+impl<L: RangeList + Sync> Serialize for JsonReport<'_, L> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
         map.serialize_entry("rows_total", &self.rows_total)?;
@@ -509,29 +543,57 @@ impl<L: RangeList> Serialize for JsonReport<'_, L> {
     }
 }
 
-fn write_json_of<L: RangeList>(
+/// The same document as [`JsonReport`], streamed: the ranges (the bulk) are
+/// formatted in parallel by [`json::write_ranges`].
+fn write_json_of<L: RangeList + Sync>(
     rows_total: u64,
     rows_invalid: u64,
     diagnostics: &[Diagnostic],
     list: &L,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let report = JsonReport {
-        rows_total,
-        rows_invalid,
-        diagnostics,
-        list,
-    };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    serde_json::to_writer(&mut out, &report)?;
-    out.write_all(b"\n")?;
+    write!(
+        out,
+        "{{\"rows_total\":{rows_total},\"rows_invalid\":{rows_invalid},\"addresses_total\":{},\"diagnostics\":",
+        addresses_of(list)
+    )?;
+    serde_json::to_writer(&mut out, diagnostics)?;
+    out.write_all(b",\"ranges\":")?;
+    json::write_ranges(&mut out, list.len(), |i| list.view(i))?;
+    out.write_all(b"}\n")?;
     out.flush()
+}
+
+/// One merged range as a line of the text output.
+fn write_range_line(buf: &mut Vec<u8>, v: &RangeView<'_>) -> std::io::Result<()> {
+    let count = v.range.count();
+    write!(
+        buf,
+        "  {}  {}  {}  ({} address{})  from ",
+        v.backup_server,
+        v.range.family(),
+        v.range,
+        count,
+        if count == 1 { "" } else { "es" }
+    )?;
+    let total = v.sources.len();
+    for (k, (source, line)) in v.sources.iter().take(TEXT_SOURCES).enumerate() {
+        if k > 0 {
+            buf.extend_from_slice(b", ");
+        }
+        write!(buf, "{source}:{line}")?;
+    }
+    if total > TEXT_SOURCES {
+        write!(buf, " and {} more", total - TEXT_SOURCES)?;
+    }
+    writeln!(buf)
 }
 
 /// Most sources named per merged range in the text output.
 const TEXT_SOURCES: usize = 5;
 
-fn write_text_of<L: RangeList>(
+fn write_text_of<L: RangeList + Sync>(
     rows_total: u64,
     rows_invalid: u64,
     diagnostics: &[Diagnostic],
@@ -554,45 +616,30 @@ fn write_text_of<L: RangeList>(
     if !diagnostics.is_empty() {
         writeln!(out)?;
     }
-    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         out,
         "{}, {} invalid; {}, {}; {}, {}.",
-        plural(rows_total, "row"),
+        count(rows_total, "row", "rows"),
         rows_invalid,
-        plural(errors as u64, "error"),
-        plural(warnings as u64, "warning"),
-        plural(list.len() as u64, "merged range"),
-        plural(addresses_of(list).min(u64::MAX as u128) as u64, "address")
-            .replace("addresss", "addresses"),
+        count(errors as u64, "error", "errors"),
+        count(warnings as u64, "warning", "warnings"),
+        count(list.len() as u64, "merged range", "merged ranges"),
+        count(
+            addresses_of(list).min(u64::MAX as u128) as u64,
+            "address",
+            "addresses"
+        ),
     )?;
     if list.len() > 0 {
         writeln!(out)?;
     }
-    for i in 0..list.len() {
-        let v = list.view(i);
-        let count = v.range.count();
-        write!(
-            out,
-            "  {}  {}  {}  ({} address{})  from ",
-            v.backup_server,
-            v.range.family(),
-            v.range,
-            count,
-            if count == 1 { "" } else { "es" }
-        )?;
-        let total = v.sources.len();
-        for (k, (source, line)) in v.sources.iter().take(TEXT_SOURCES).enumerate() {
-            if k > 0 {
-                out.write_all(b", ")?;
-            }
-            write!(out, "{source}:{line}")?;
+    json::write_parallel(&mut out, list.len(), |buf, indexes| {
+        for i in indexes {
+            // Writing to a Vec cannot fail.
+            let _ = write_range_line(buf, &list.view(i));
         }
-        if total > TEXT_SOURCES {
-            write!(out, " and {} more", total - TEXT_SOURCES)?;
-        }
-        writeln!(out)?;
-    }
+    })?;
     if rows_invalid > 0 {
         writeln!(
             out,
@@ -610,19 +657,20 @@ fn write_text_of<L: RangeList>(
 impl Loaded {
     /// Expand into a [`Batch`] (owned merged ranges with their sources).
     pub fn into_batch(self) -> Batch {
-        let ranges = self
-            .merged
-            .iter()
-            .map(|m| MergedRange {
-                backup_server: self.servers[m.server as usize].clone(),
-                range: m.range,
-                sources: self.items[m.items.clone()]
-                    .iter()
-                    .map(|it| SourceRef {
-                        source: self.files[it.file as usize].clone(),
-                        line: it.line,
-                    })
-                    .collect(),
+        let ranges = (0..self.merged.len())
+            .map(|index| {
+                let view = self.view(index);
+                MergedRange {
+                    backup_server: view.backup_server.to_string(),
+                    range: view.range,
+                    sources: self.items[self.merged.items(index)]
+                        .iter()
+                        .map(|it| SourceRef {
+                            source: self.files[it.file as usize].clone(),
+                            line: it.line,
+                        })
+                        .collect(),
+                }
             })
             .collect();
         Batch {

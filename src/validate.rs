@@ -144,7 +144,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "bad-backup-server-uid",
         Severity::Error,
-        "`urn:` value that is not urn:veeam:BackupServer:<guid>",
+        "`urn:` value that is not `urn:veeam:BackupServer:<guid>`",
     ),
     (
         "unterminated-quote",
@@ -201,16 +201,8 @@ pub const NON_PUBLIC: &[(&str, &str)] = &[
     ("127.0.0.0/8", "loopback (RFC 1122)"),
     ("169.254.0.0/16", "link local (RFC 3927)"),
     ("172.16.0.0/12", "private use (RFC 1918)"),
-    // 192.0.0.0/24 is IETF protocol assignments, except 192.0.0.9 and
-    // 192.0.0.10 (PCP and TURN anycast), which are globally reachable.
-    (
-        "192.0.0.0-192.0.0.8",
-        "IETF protocol assignments (RFC 6890)",
-    ),
-    (
-        "192.0.0.11-192.0.0.255",
-        "IETF protocol assignments (RFC 6890)",
-    ),
+    // Holes in it are listed in GLOBALLY_REACHABLE.
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
     ("192.168.0.0/16", "private use (RFC 1918)"),
     ("198.18.0.0/15", "benchmarking (RFC 2544)"),
     ("224.0.0.0/4", "multicast (RFC 5771)"),
@@ -238,7 +230,21 @@ pub const NON_PUBLIC: &[(&str, &str)] = &[
     ("2001::/32", "Teredo (RFC 4380)"),
     ("2001:2::/48", "benchmarking (RFC 5180)"),
     ("2001:10::/28", "deprecated ORCHID (RFC 4843)"),
+    // Holes in it are listed in GLOBALLY_REACHABLE.
+    ("2001::/23", "IETF protocol assignments (RFC 2928)"),
     ("2002::/16", "6to4 (RFC 3056)"),
+];
+
+/// Blocks inside [`NON_PUBLIC`] ones that the registries mark globally
+/// reachable; they (and the [`DOCUMENTATION`] blocks) are cut out of the table.
+pub const GLOBALLY_REACHABLE: &[&str] = &[
+    "192.0.0.9",           // Port Control Protocol anycast (RFC 7723)
+    "192.0.0.10",          // TURN anycast (RFC 8155)
+    "2001:1::1-2001:1::3", // PCP, TURN, DNS-SD SRP anycast
+    "2001:3::/32",         // AMT (RFC 7450)
+    "2001:4:112::/48",     // AS112-v6 (RFC 7535)
+    "2001:20::/28",        // ORCHIDv2 (RFC 7343)
+    "2001:30::/28",        // drone remote ID (RFC 9374)
 ];
 
 /// Documentation blocks (RFC 5737, RFC 3849, RFC 9637): valid, with a warning.
@@ -260,39 +266,85 @@ fn table_range(text: &str) -> IpRange {
     .expect("table entries parse")
 }
 
-fn parsed(
-    table: &'static [(&'static str, &'static str)],
-) -> Vec<(IpRange, &'static str, &'static str)> {
-    table
+/// The non-public table as ranges, the globally reachable holes and the
+/// documentation blocks cut out (a block may so become several pieces).
+fn non_public_pieces() -> Vec<(IpRange, &'static str, &'static str)> {
+    let mut holes: Vec<IpRange> = GLOBALLY_REACHABLE
         .iter()
-        .map(|(text, why)| (table_range(text), *text, *why))
+        .chain(DOCUMENTATION)
+        .map(|t| table_range(t))
+        .collect();
+    holes.sort();
+    let holes = crate::range::coalesce_sorted(&holes);
+    NON_PUBLIC
+        .iter()
+        .flat_map(|(text, why)| {
+            table_range(text)
+                .subtract(&holes)
+                .into_iter()
+                .map(move |piece| (piece, *text, *why))
+        })
         .collect()
 }
 
-fn non_public_table() -> &'static [(IpRange, &'static str, &'static str)] {
-    static TABLE: OnceLock<Vec<(IpRange, &'static str, &'static str)>> = OnceLock::new();
-    TABLE.get_or_init(|| parsed(NON_PUBLIC))
+/// A table of blocks and, for the per-row test, the same blocks sorted and
+/// coalesced: a binary search answers "is any address listed?" for every
+/// row, and only a hit pays for finding the block's name.
+struct BlockTable {
+    named: Vec<(IpRange, &'static str, &'static str)>,
+    coalesced: Vec<IpRange>,
 }
 
-fn documentation_table() -> &'static [IpRange] {
-    static TABLE: OnceLock<Vec<IpRange>> = OnceLock::new();
-    TABLE.get_or_init(|| DOCUMENTATION.iter().map(|t| table_range(t)).collect())
+impl BlockTable {
+    fn new(named: Vec<(IpRange, &'static str, &'static str)>) -> BlockTable {
+        let mut sorted: Vec<IpRange> = named.iter().map(|(r, _, _)| *r).collect();
+        sorted.sort();
+        let coalesced = crate::range::coalesce_sorted(&sorted);
+        BlockTable { named, coalesced }
+    }
+
+    fn find(&self, range: &IpRange) -> Option<&(IpRange, &'static str, &'static str)> {
+        let i = self
+            .coalesced
+            .partition_point(|b| (b.family(), b.last()) < (range.family(), range.first()));
+        if !self.coalesced.get(i).is_some_and(|b| b.overlaps(range)) {
+            return None;
+        }
+        self.named
+            .iter()
+            .find(|(block, _, _)| block.overlaps(range))
+    }
+}
+
+fn non_public_table() -> &'static BlockTable {
+    static TABLE: OnceLock<BlockTable> = OnceLock::new();
+    TABLE.get_or_init(|| BlockTable::new(non_public_pieces()))
+}
+
+fn documentation_table() -> &'static BlockTable {
+    static TABLE: OnceLock<BlockTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        BlockTable::new(
+            DOCUMENTATION
+                .iter()
+                .map(|t| (table_range(t), *t, "documentation"))
+                .collect(),
+        )
+    })
 }
 
 /// The first non-public block the range touches: (block text, what it is).
 pub fn non_public_block(range: &IpRange) -> Option<(&'static str, &'static str)> {
     non_public_table()
-        .iter()
-        .find(|(block, _, _)| block.overlaps(range))
+        .find(range)
         .map(|(_, text, why)| (*text, *why))
 }
 
-/// Whether the range touches a documentation block.
+/// The documentation block the range touches, if any.
 pub fn documentation_block(range: &IpRange) -> Option<IpRange> {
     documentation_table()
-        .iter()
-        .find(|b| b.overlaps(range))
-        .copied()
+        .find(range)
+        .map(|(block, _, _)| *block)
 }
 
 /// Settings of the row rules.
@@ -332,7 +384,13 @@ const URN_PREFIX: &str = "urn:veeam:BackupServer:";
 /// with `urn:` must be `urn:veeam:BackupServer:<guid>` and comes back in
 /// canonical form (lowercase GUID). `Err` holds the advice.
 pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
-    let is_urn = value.len() >= 4 && value[..4].eq_ignore_ascii_case("urn:");
+    // `get`, not indexing: the value may hold multi-byte characters.
+    let starts_with = |prefix: &str| {
+        value
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let is_urn = starts_with("urn:");
     if !is_urn {
         return Ok(Cow::Borrowed(value));
     }
@@ -342,8 +400,7 @@ pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
              (e.g. urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77), or the server's name"
         )
     };
-    if value.len() < URN_PREFIX.len() || !value[..URN_PREFIX.len()].eq_ignore_ascii_case(URN_PREFIX)
-    {
+    if !starts_with(URN_PREFIX) {
         return Err(bad());
     }
     let guid = &value[URN_PREFIX.len()..];
@@ -436,18 +493,29 @@ pub fn check_row<'r>(
             Some(range)
         }
         (None, Some(first)) => {
-            let last_text = row.last.map_or("", |c| c.text);
-            if let Err(e) = parse_address(first.text) {
-                out.push(range_diagnostic(&e, ctx, line, first));
-            } else if let Some(last) = row.last
-                && let Err(e) = parse_address(last.text)
-            {
-                out.push(range_diagnostic(&e, ctx, line, last));
-            } else {
-                match IpRange::from_bounds_text(first.text, last_text) {
-                    Ok(r) => checked.range = Some(r),
-                    Err(e) => out.push(range_diagnostic(&e, ctx, line, row.last.unwrap_or(first))),
-                }
+            // Each bound parsed once, so that an error names its own cell.
+            let bounds = parse_address(first.text).map_err(|e| (e, first)).and_then(
+                |(family, low)| match row.last {
+                    None => Ok(IpRange::single(family, low)),
+                    Some(last) => {
+                        let (last_family, high) =
+                            parse_address(last.text).map_err(|e| (e, last))?;
+                        if last_family != family {
+                            return Err((
+                                RangeError::MixedFamily {
+                                    first: first.text.to_string(),
+                                    last: last.text.to_string(),
+                                },
+                                last,
+                            ));
+                        }
+                        IpRange::new(family, low, high).map_err(|e| (e, last))
+                    }
+                },
+            );
+            match bounds {
+                Ok(r) => checked.range = Some(r),
+                Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
             }
             Some(first)
         }
@@ -594,6 +662,7 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::range::Family;
 
     fn r(t: &str) -> IpRange {
         IpRange::parse(t).unwrap()
@@ -629,6 +698,10 @@ mod tests {
             "ff02::1",
             "1000::1",
             "4000::1",
+            "2001:5::1",
+            "2001:1::4",
+            "2001:1ff::1",
+            "2001:40::1",
         ] {
             assert!(non_public_block(&r(blocked)).is_some(), "{blocked}");
         }
@@ -644,6 +717,12 @@ mod tests {
             "2a00::1",
             "2606:4700::1111",
             "64:ff9b::1.2.3.4",
+            "2001:1::2",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:3f::1",
+            "2001:200::1",
         ] {
             if public.starts_with("64:ff9b::") {
                 // Outside 2000::/3: the contract blocks all of that.
@@ -657,6 +736,31 @@ mod tests {
     }
 
     #[test]
+    fn binary_search_agrees_with_a_linear_scan() {
+        use rand::{RngExt, SeedableRng};
+        let pieces = non_public_pieces();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for i in 0..20_000u32 {
+            let range = if i % 2 == 0 {
+                let first: u32 = rng.random();
+                let len: u32 = rng.random_range(0..1 << (i % 28));
+                IpRange::new(Family::V4, first as u128, first.saturating_add(len) as u128)
+            } else {
+                // Bias IPv6 towards the interesting low prefixes.
+                let first: u128 = rng.random::<u128>() >> (i % 24);
+                let len: u128 = rng.random_range(0..1u128 << (i % 100));
+                IpRange::new(Family::V6, first, first.saturating_add(len))
+            }
+            .unwrap();
+            let linear = pieces
+                .iter()
+                .find(|(b, _, _)| b.overlaps(&range))
+                .map(|p| p.1);
+            assert_eq!(non_public_block(&range).map(|p| p.0), linear, "{range}");
+        }
+    }
+
+    #[test]
     fn backup_server_uids() {
         let g = "urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77";
         assert_eq!(check_backup_server(g).unwrap(), g);
@@ -666,6 +770,9 @@ mod tests {
             g
         );
         assert_eq!(check_backup_server("backup01").unwrap(), "backup01");
+        // Multi-byte characters where the prefix would end (found by proptest).
+        assert_eq!(check_backup_server("*𛅐9").unwrap(), "*𛅐9");
+        assert!(check_backup_server("urn:veeam:Backup𛅐").is_err());
         assert!(check_backup_server("urn:veeam:BackupServer:xyz").is_err());
         assert!(
             check_backup_server("urn:veeam:Repository:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77")

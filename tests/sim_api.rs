@@ -901,6 +901,10 @@ async fn sim_endpoints_pool_stats_reset() {
         assert!(stats.get(key).is_some(), "{key}");
     }
     assert_eq!(stats["logons"], 1);
+    // The same views in-process.
+    assert_eq!(sim.pool(), sim_pool(&base).await);
+    assert_eq!(sim.stats().logons, 1);
+    assert_eq!(sim.stats().tasks_created, 1);
     assert!(stats["requests"].as_u64().unwrap() >= 4);
     assert_eq!(
         stats["by_route"]["GET /api/tasks/{id}"],

@@ -87,7 +87,7 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("pool.json");
     let state_s = state.to_str().unwrap();
-    let task_ms = 300u64;
+    let task_ms = 600u64;
     let sim = spawn(&[
         "--state",
         state_s,
@@ -103,7 +103,7 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
     let mut accepted: Vec<(usize, Instant, String)> = Vec::new();
     let start = Instant::now();
     let mut i = 0;
-    while start.elapsed() < Duration::from_millis(1200) {
+    while start.elapsed() < Duration::from_millis(1500) {
         let (first, last) = posted_range(i);
         let sent = Instant::now();
         let a = s.post_range(&server, &first, &last).await;
@@ -113,14 +113,18 @@ async fn sigkill_during_posts_keeps_exactly_the_finished_operations() {
         i += 1;
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
-    // Tasks observed to have left Running before the kill must be on disk.
-    let mut observed_done = BTreeSet::new();
-    for (i, _, id) in &accepted {
-        let t: wire::Task = s.get(&format!("/tasks/{id}")).await.decode(Wire::Json);
-        if t.state != wire::TaskState::Running {
-            observed_done.insert(*i);
-        }
-    }
+    // Tasks observed to have left Running before the kill must be on disk
+    // (one query, so the kill follows the last POST closely).
+    let q: wire::QueryResult = s
+        .get("/query?type=Task&format=Entities&filter=State!=Running&pageSize=0")
+        .await
+        .decode(Wire::Json);
+    let done_ids: BTreeSet<String> = q.tasks().iter().map(|t| t.task_id.clone()).collect();
+    let observed_done: BTreeSet<usize> = accepted
+        .iter()
+        .filter(|(_, _, id)| done_ids.contains(id))
+        .map(|(i, ..)| *i)
+        .collect();
     let mut sim = sim;
     let killed_at = Instant::now();
     // SIGKILL: no chance to save anything on the way out.
@@ -257,6 +261,45 @@ async fn sigterm_exits_zero_and_saves_a_reloadable_state() {
 fn state_file_ok(path: &Path) -> bool {
     let text = std::fs::read_to_string(path).unwrap();
     serde_json::from_str::<serde_json::Value>(&text).is_ok()
+}
+
+#[test]
+fn bad_seed_pool_lines_are_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        (
+            "backup01,198.51.100.1\nbackup01,198.51.100.300\n",
+            "seed.csv:2: '198.51.100.300' is not an IP address",
+        ),
+        (
+            "backup_server,ip,tenant_uid\n# x\nnobody,198.51.100.1\n",
+            "seed.csv:3: backup server 'nobody' is not configured",
+        ),
+        (
+            "backup01,198.51.100.0/30\nbackup01,198.51.100.2\n",
+            "seed.csv:2: address 198.51.100.2 is already in the seed pool",
+        ),
+        (
+            "backup01\n",
+            "seed.csv:1: expected backup_server,ip[,tenant_uid]",
+        ),
+        (
+            "backup01,198.51.100.1,urn:veeam:Other:x\n",
+            "seed.csv:1: tenant",
+        ),
+    ] {
+        let seed = dir.path().join("seed.csv");
+        std::fs::write(&seed, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ipimport"))
+            .args(["sim", "--listen", "127.0.0.1:0", "--seed-pool"])
+            .arg(&seed)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "nothing listens");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{text:?}: {err}");
+    }
 }
 
 #[test]

@@ -22,3 +22,17 @@ pub fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(args),
     }
 }
+
+/// Standard output for bulk writing. Rust's `Stdout` is line-buffered and
+/// scans every write for newlines; a large report does better through the
+/// file descriptor itself (the writers buffer on their own).
+pub fn stdout_writer() -> Box<dyn std::io::Write> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    Box::new(std::io::stdout().lock())
+}

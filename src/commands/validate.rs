@@ -26,13 +26,13 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Exit> {
         sheet: settings.sheet.clone(),
     };
     let loaded = load(&args.input.inputs, &opts, &settings, false)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::commands::stdout_writer();
     match settings.format {
         OutputFormat::Json => loaded.write_json(&mut out)?,
         OutputFormat::Text => loaded.write_text(&mut out)?,
     }
     out.flush()?;
+    tracing::debug!("output written");
     Ok(if loaded.has_errors() {
         Exit::Invalid
     } else {

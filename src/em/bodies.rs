@@ -43,10 +43,16 @@ pub fn find_link<'a>(links: &'a [Link], rel: &str) -> Option<&'a Link> {
     links.iter().find(|l| l.rel.eq_ignore_ascii_case(rel))
 }
 
+/// `<Links>` with its `<Link>`s; left out when there are none (the schema's
+/// `ResourceType` makes it optional).
 fn write_links(w: &mut XmlWriter, links: &[Link]) {
-    if links.is_empty() {
-        return;
+    if !links.is_empty() {
+        write_links_always(w, links);
     }
+}
+
+/// `<Links>`, even empty (where the schema requires the element).
+fn write_links_always(w: &mut XmlWriter, links: &[Link]) {
     w.open("Links", &[]);
     for l in links {
         w.empty(
@@ -60,6 +66,24 @@ fn write_links(w: &mut XmlWriter, links: &[Link]) {
         );
     }
     w.close("Links");
+}
+
+/// A list element holding one child per item.
+fn write_list<T>(w: &mut XmlWriter, name: &str, items: &[T], write: impl Fn(&mut XmlWriter, &T)) {
+    w.open(name, &[]);
+    for item in items {
+        write(w, item);
+    }
+    w.close(name);
+}
+
+/// The items of a list element: every child of that name.
+fn read_list<T>(
+    list: &XElem,
+    item: &str,
+    read: impl Fn(&XElem) -> Result<T, WireError>,
+) -> Result<Vec<T>, WireError> {
+    list.children_named(item).map(read).collect()
 }
 
 fn read_links(e: &XElem) -> Vec<Link> {
@@ -122,19 +146,7 @@ impl Body for EnterpriseManager {
         for v in &self.supported_versions {
             w.open("SupportedVersion", &[("Name", Some(&v.name))]);
             // The schema requires Links here, even when empty.
-            w.open("Links", &[]);
-            for l in &v.links {
-                w.empty(
-                    "Link",
-                    &[
-                        ("Href", Some(&l.href)),
-                        ("Name", l.name.as_deref()),
-                        ("Type", l.type_.as_deref()),
-                        ("Rel", Some(&l.rel)),
-                    ],
-                );
-            }
-            w.close("Links");
+            write_links_always(w, &v.links);
             w.close("SupportedVersion");
         }
         w.close("SupportedVersions");
@@ -268,11 +280,7 @@ pub struct EntityReferences {
 impl Body for EntityReferences {
     const ROOT: &'static str = "EntityReferences";
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.open(Self::ROOT, &[]);
-        for r in &self.refs {
-            write_ref(w, r);
-        }
-        w.close(Self::ROOT);
+        write_list(w, Self::ROOT, &self.refs, write_ref);
     }
     fn read_xml(root: &XElem) -> Result<Self, WireError> {
         Ok(EntityReferences {
@@ -357,18 +365,11 @@ pub struct BackupServers {
 impl Body for BackupServers {
     const ROOT: &'static str = "BackupServers";
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.open(Self::ROOT, &[]);
-        for s in &self.servers {
-            write_backup_server(w, s);
-        }
-        w.close(Self::ROOT);
+        write_list(w, Self::ROOT, &self.servers, write_backup_server);
     }
     fn read_xml(root: &XElem) -> Result<Self, WireError> {
         Ok(BackupServers {
-            servers: root
-                .children_named("BackupServer")
-                .map(read_backup_server)
-                .collect::<Result<_, _>>()?,
+            servers: read_list(root, "BackupServer", read_backup_server)?,
         })
     }
 }
@@ -459,18 +460,13 @@ pub struct CloudPublicIps {
 impl Body for CloudPublicIps {
     const ROOT: &'static str = "CloudPublicIpAddresses";
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.open(Self::ROOT, &[]);
-        for ip in &self.items {
-            write_public_ip(w, "CloudPublicIp", ip);
-        }
-        w.close(Self::ROOT);
+        write_list(w, Self::ROOT, &self.items, |w, ip| {
+            write_public_ip(w, "CloudPublicIp", ip)
+        });
     }
     fn read_xml(root: &XElem) -> Result<Self, WireError> {
         Ok(CloudPublicIps {
-            items: root
-                .children_named("CloudPublicIp")
-                .map(read_public_ip)
-                .collect::<Result<_, _>>()?,
+            items: read_list(root, "CloudPublicIp", read_public_ip)?,
         })
     }
 }
@@ -674,18 +670,11 @@ pub struct Tasks {
 impl Body for Tasks {
     const ROOT: &'static str = "Tasks";
     fn write_xml(&self, w: &mut XmlWriter) {
-        w.open(Self::ROOT, &[]);
-        for t in &self.tasks {
-            write_task(w, t);
-        }
-        w.close(Self::ROOT);
+        write_list(w, Self::ROOT, &self.tasks, write_task);
     }
     fn read_xml(root: &XElem) -> Result<Self, WireError> {
         Ok(Tasks {
-            tasks: root
-                .children_named("Task")
-                .map(read_task)
-                .collect::<Result<_, _>>()?,
+            tasks: read_list(root, "Task", read_task)?,
         })
     }
 }
@@ -831,29 +820,17 @@ impl Body for QueryResult {
     fn write_xml(&self, w: &mut XmlWriter) {
         w.open(Self::ROOT, &[]);
         match &self.items {
-            QueryItems::Refs(refs) => {
-                w.open("Refs", &[]);
-                for r in refs {
-                    write_ref(w, r);
-                }
-                w.close("Refs");
-            }
+            QueryItems::Refs(refs) => write_list(w, "Refs", refs, write_ref),
             QueryItems::PublicIps(ips) => {
                 w.open("Entities", &[]);
-                w.open("CloudPublicIps", &[]);
-                for ip in ips {
-                    write_public_ip(w, "CloudPublicIp", ip);
-                }
-                w.close("CloudPublicIps");
+                write_list(w, "CloudPublicIps", ips, |w, ip| {
+                    write_public_ip(w, "CloudPublicIp", ip)
+                });
                 w.close("Entities");
             }
             QueryItems::Tasks(tasks) => {
                 w.open("Resources", &[]);
-                w.open("Tasks", &[]);
-                for t in tasks {
-                    write_task(w, t);
-                }
-                w.close("Tasks");
+                write_list(w, "Tasks", tasks, write_task);
                 w.close("Resources");
             }
         }
@@ -883,22 +860,14 @@ impl Body for QueryResult {
         } else if let Some(ents) = root.child("Entities") {
             let ips = ents
                 .child("CloudPublicIps")
-                .map(|l| {
-                    l.children_named("CloudPublicIp")
-                        .map(read_public_ip)
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .map(|l| read_list(l, "CloudPublicIp", read_public_ip))
                 .transpose()?
                 .unwrap_or_default();
             QueryItems::PublicIps(ips)
         } else if let Some(res) = root.child("Resources") {
             let tasks = res
                 .child("Tasks")
-                .map(|l| {
-                    l.children_named("Task")
-                        .map(read_task)
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .map(|l| read_list(l, "Task", read_task))
                 .transpose()?
                 .unwrap_or_default();
             QueryItems::Tasks(tasks)

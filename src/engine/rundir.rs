@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use fs4::{FileExt, TryLockError};
 
-use crate::engine::journal::JOURNAL_FILE;
+use crate::engine::journal::{JOURNAL_FILE, Journal, JournalError};
 use crate::exit::{Exit, fatal};
 
 /// Directory under which default run directories are created.
@@ -63,6 +63,10 @@ impl RunDir {
                 ),
             )
         })?;
+        // Make the new directory's entry durable before anything is journaled in it.
+        if let Some(parent) = path.parent() {
+            let _ = sync_dir(parent);
+        }
         let lock = RunLock::acquire(&path)?;
         if path.join(JOURNAL_FILE).exists() {
             return Err(fatal(
@@ -133,6 +137,23 @@ impl RunDir {
     /// `report.json` in the directory.
     pub fn report_json_path(&self) -> PathBuf {
         self.path.join(crate::report::REPORT_JSON)
+    }
+
+    /// Start the journal of a new run (fails if one exists).
+    pub fn create_journal(&self) -> Result<Journal, JournalError> {
+        Journal::create(&self.journal_path())
+    }
+
+    /// Open the journal of an interrupted run to append to it; read its
+    /// events with [`crate::engine::journal::read_journal`] on
+    /// [`RunDir::journal_path`].
+    pub fn open_journal(&self) -> Result<Journal, JournalError> {
+        Journal::open_append(&self.journal_path())
+    }
+
+    /// Write (or replace) `report.json`, `report.csv` and `report.md`.
+    pub fn write_reports(&self, report: &crate::report::RunReport) -> io::Result<()> {
+        crate::report::write_run_reports(&self.path, report)
     }
 }
 
@@ -359,7 +380,7 @@ mod tests {
             classify(&RunDir::create(Some(&path), now()).unwrap_err()),
             Exit::Locked
         );
-        File::create(run.journal_path()).unwrap();
+        run.create_journal().unwrap().append(&"plan").unwrap();
         assert_eq!(
             classify(&RunDir::open_existing(&path).unwrap_err()),
             Exit::Locked
@@ -371,6 +392,7 @@ mod tests {
         assert!(err.to_string().contains("--resume"), "{err}");
         let resumed = RunDir::open_existing(&path).unwrap();
         assert_eq!(resumed.journal_path(), path.join(JOURNAL_FILE));
+        assert_eq!(resumed.open_journal().unwrap().len(), 1);
     }
 
     #[test]

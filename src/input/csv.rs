@@ -229,6 +229,8 @@ pub struct CsvReader {
     next_line: u64,
     eof: bool,
     block_size: usize,
+    /// Buffers of parsed blocks, handed back to be filled again.
+    spare: Vec<Vec<u8>>,
 }
 
 /// Read into `buf` until it holds at least `want` bytes or the input ends.
@@ -240,17 +242,14 @@ fn fill(
     source: &str,
 ) -> anyhow::Result<bool> {
     while buf.len() < want {
-        let old = buf.len();
-        buf.resize(want, 0);
-        match input.read(&mut buf[old..]) {
-            Ok(0) => {
-                buf.truncate(old);
-                return Ok(true);
-            }
-            Ok(n) => buf.truncate(old + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+        let missing = (want - buf.len()) as u64;
+        buf.reserve(missing as usize);
+        // `read_to_end` reads into spare capacity without zeroing it first.
+        match input.take(missing).read_to_end(buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                buf.truncate(old);
                 return Err(fatal(Exit::Invalid, format!("{source}: read failed ({e})")));
             }
         }
@@ -290,7 +289,9 @@ impl CsvReader {
         Self::open_with_block_size(source, input, delimiter, BLOCK_SIZE)
     }
 
-    fn open_with_block_size(
+    /// As [`CsvReader::open`], cutting blocks of about `block_size` bytes
+    /// (tests use tiny blocks to exercise the cuts).
+    pub fn open_with_block_size(
         source: Arc<str>,
         mut input: Box<dyn Read + Send>,
         delimiter: Option<u8>,
@@ -358,6 +359,7 @@ impl CsvReader {
             next_line: line + header.newlines,
             eof,
             block_size,
+            spare: Vec::new(),
         })
     }
 
@@ -382,11 +384,20 @@ impl CsvReader {
                 want = self.pending.len() * 2;
                 continue;
             }
-            let mut rest = Vec::with_capacity(self.block_size.max(self.pending.len() - cut));
+            let mut rest = self.spare.pop().unwrap_or_default();
+            rest.clear();
+            rest.reserve(self.block_size.max(self.pending.len() - cut));
             rest.extend_from_slice(&self.pending[cut..]);
             let mut bytes = std::mem::replace(&mut self.pending, rest);
             bytes.truncate(cut);
             return Ok(Some(self.emit(bytes)));
+        }
+    }
+
+    /// Hand back a block's buffer for reuse (saves page faults on big inputs).
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < 4 {
+            self.spare.push(buffer);
         }
     }
 
@@ -425,12 +436,30 @@ pub fn for_each_row(
         };
         let mut cells = reuse(std::mem::take(&mut spare));
         let mut not_text = false;
-        for i in 0..fields.len() {
-            match std::str::from_utf8(fields.get(i)) {
-                Ok(s) => cells.push(s),
-                Err(_) => {
-                    not_text = true;
-                    cells.push("");
+        // One UTF-8 check per record; a field is then a slice at char
+        // boundaries (checked by `get`), or, if the record is not text, the
+        // fields are checked one by one so the good cells still show.
+        match std::str::from_utf8(&fields.data) {
+            Ok(text) => {
+                for &(a, b) in &fields.bounds {
+                    match text.get(a..b) {
+                        Some(s) => cells.push(s),
+                        None => {
+                            not_text = true;
+                            cells.push("");
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                for i in 0..fields.len() {
+                    match std::str::from_utf8(fields.get(i)) {
+                        Ok(s) => cells.push(s),
+                        Err(_) => {
+                            not_text = true;
+                            cells.push("");
+                        }
+                    }
                 }
             }
         }

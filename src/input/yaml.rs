@@ -38,7 +38,9 @@ pub struct YamlRows {
 }
 
 /// A scalar cell: strings, numbers and booleans as text; null as absent.
-struct Scalar(Option<String>);
+/// A list or mapping where a scalar belongs is kept as `nested` (what it
+/// was), so that the entry, not the whole file, is refused.
+struct Scalar(Option<String>, Option<&'static str>);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -49,28 +51,36 @@ impl<'de> Deserialize<'de> for Scalar {
                 f.write_str("a text value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
+                Ok(Scalar(Some(v.to_string()), None))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
+                Ok(Scalar(Some(v.to_string()), None))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
+                Ok(Scalar(Some(v.to_string()), None))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
+                Ok(Scalar(Some(v.to_string()), None))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
+                Ok(Scalar(Some(v.to_string()), None))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(None))
+                Ok(Scalar(None, None))
             }
             fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(None))
+                Ok(Scalar(None, None))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
                 Scalar::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None, Some("a list")))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None, Some("a mapping")))
             }
         }
         d.deserialize_any(V)
@@ -132,6 +142,12 @@ impl<'de> Deserialize<'de> for Entry {
                     match field_of_header(&key) {
                         Some(field) => {
                             let value = map.next_value::<Scalar>()?;
+                            if let Some(what) = value.1 {
+                                problem.get_or_insert(format!(
+                                    "the value of '{key}' is {what}; write it as text"
+                                ));
+                                continue;
+                            }
                             if let Some((_, _, prev)) = cells.iter().find(|c| c.0 == field) {
                                 problem.get_or_insert(format!(
                                     "keys '{prev}' and '{key}' both mean {}; keep one",
@@ -367,6 +383,22 @@ mod tests {
         assert_eq!(y.rows[1].line, 4);
         assert_eq!(y.rows[2].line, 6);
         assert_eq!(y.rows[2].defect.as_ref().unwrap().0, "bad-entry");
+    }
+
+    #[test]
+    fn nested_values_make_the_entry_bad_not_the_file() {
+        let y = read(
+            "r.yaml",
+            b"- range: [203.0.113.1]
+- first: {a: 1}
+- 203.0.113.3
+",
+        )
+        .unwrap();
+        assert_eq!(y.rows.len(), 3);
+        assert_eq!(y.rows[0].defect.as_ref().unwrap().0, "bad-entry");
+        assert!(y.rows[1].defect.as_ref().unwrap().1.contains("mapping"));
+        assert!(y.rows[2].defect.is_none());
     }
 
     #[test]

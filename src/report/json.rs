@@ -28,7 +28,7 @@ mod tests {
         k
     }
 
-    fn sorted<'a>(mut v: Vec<&'a str>) -> Vec<&'a str> {
+    fn sorted(mut v: Vec<&str>) -> Vec<&str> {
         v.sort();
         v
     }

@@ -163,7 +163,10 @@ mod tests {
 
     /// Parse the XML fully (checking it is well formed) and collect
     /// (element name, attributes) of every start or empty tag, plus all text.
-    fn parse(xml: &str) -> (Vec<(String, Vec<(String, String)>)>, String) {
+    /// An element's name and its attributes (unescaped).
+    type Tag = (String, Vec<(String, String)>);
+
+    fn parse(xml: &str) -> (Vec<Tag>, String) {
         let mut reader = Reader::from_str(xml);
         let mut tags = Vec::new();
         let mut text = String::new();

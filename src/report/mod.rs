@@ -61,6 +61,14 @@ pub struct RunReport {
     pub requests: Vec<RequestReport>,
 }
 
+impl RunReport {
+    /// Whether every row is `created` or `present`: the contract's "every
+    /// row ok" (exit 0).
+    pub fn all_rows_ok(&self) -> bool {
+        self.rows.iter().all(|row| row.status.is_ok())
+    }
+}
+
 /// Totals of a run. Address counts are exact (`u128`), the rest `u64`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -237,31 +245,42 @@ impl RowCounts {
 }
 
 /// A valid row's status with the facts behind it.
+///
+/// [`row_outcome`] works for any range, so the engine can also run it over
+/// the merged ranges and sum `already_present`, `added` and
+/// [`RowOutcome::missing_count`] into the summary's `addresses_present`,
+/// `addresses_created` and `addresses_failed`: the same facts, counted once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowOutcome {
     /// `Created`, `Present` or `Failed` (never `Invalid`/`Skipped`: those are
     /// decided before the pool is looked at).
     pub status: RowStatus,
-    /// The row's addresses not in the pool at the end, in order.
+    /// The range's addresses not in the pool at the end, in order.
     pub missing: Vec<IpRange>,
-    /// How many of the row's addresses were not in the pool before the run
-    /// and are in it at the end.
+    /// How many of its addresses were in the pool before the run.
+    pub already_present: u128,
+    /// How many of its addresses were not in the pool before the run and
+    /// are in it at the end.
     pub added: u128,
 }
 
 impl RowOutcome {
+    /// How many of the range's addresses are not in the pool at the end.
+    pub fn missing_count(&self) -> u128 {
+        self.missing.iter().map(IpRange::count).sum()
+    }
+
     /// A sentence for the report's `detail`: which addresses are missing, or
-    /// how many were added. Long lists are cut after a few ranges.
+    /// how many were added. Long lists are cut after a few ranges. (For a
+    /// failed row the engine may put the server's message first.)
     pub fn describe(&self, row: &IpRange) -> String {
         match self.status {
-            RowStatus::Failed => {
-                let missing: u128 = self.missing.iter().map(IpRange::count).sum();
-                format!(
-                    "{missing} of {} addresses not in the pool: {}",
-                    row.count(),
-                    list_ranges(&self.missing, 5)
-                )
-            }
+            RowStatus::Failed => format!(
+                "{} of {} addresses not in the pool: {}",
+                self.missing_count(),
+                row.count(),
+                list_ranges(&self.missing, 5)
+            ),
             RowStatus::Created => format!("{} of {} addresses added", self.added, row.count()),
             RowStatus::Present => "all addresses were already in the pool".to_string(),
             RowStatus::Invalid | RowStatus::Skipped => String::new(),
@@ -278,9 +297,23 @@ pub fn row_status(row: &IpRange, before: &[IpRange], after: &[IpRange]) -> RowSt
 /// Decide a valid row's status from pool membership alone.
 ///
 /// `before` and `after` are the pool of the row's backup server before the
-/// run and at its end, each sorted and coalesced (as
-/// [`crate::range::coalesce_sorted`] returns them); they may hold both
-/// families. The rules are the contract's:
+/// run and at its end, each sorted and coalesced; they may hold both
+/// families:
+///
+/// ```
+/// use ipimport::range::{IpRange, coalesce_sorted};
+/// use ipimport::report::{RowStatus, row_outcome};
+///
+/// let mut after = vec![IpRange::parse("198.51.100.0/29").unwrap()];
+/// after.sort(); // as read from the server, in any order
+/// let after = coalesce_sorted(&after);
+/// let row = IpRange::parse("198.51.100.4-198.51.100.9").unwrap();
+/// let outcome = row_outcome(&row, &[], &after);
+/// assert_eq!(outcome.status, RowStatus::Failed);
+/// assert_eq!(outcome.describe(&row), "2 of 6 addresses not in the pool: 198.51.100.8-198.51.100.9");
+/// ```
+///
+/// The rules are the contract's:
 /// - `Failed` when some address of the row is not in `after`;
 /// - else `Present` when every address was already in `before`;
 /// - else `Created`.
@@ -290,29 +323,30 @@ pub fn row_status(row: &IpRange, before: &[IpRange], after: &[IpRange]) -> RowSt
 /// Cost: `O(log n + k)` per call, for the `k` pool ranges meeting the row.
 pub fn row_outcome(row: &IpRange, before: &[IpRange], after: &[IpRange]) -> RowOutcome {
     let missing = row.subtract(after);
-    if !missing.is_empty() {
-        let absent_before: Vec<IpRange> = row.subtract(before);
-        // Added = (row - before) ∩ after = (row - before) - (row - after).
-        let added = absent_before
+    let absent_before = row.subtract(before);
+    let already_present = row.count() - absent_before.iter().map(IpRange::count).sum::<u128>();
+    // Added = (row - before) ∩ after = (row - before) - (row - after).
+    let added = if missing.is_empty() {
+        absent_before.iter().map(IpRange::count).sum()
+    } else {
+        absent_before
             .iter()
             .flat_map(|gap| gap.subtract(&missing))
             .map(|r| r.count())
-            .sum();
-        return RowOutcome {
-            status: RowStatus::Failed,
-            missing,
-            added,
-        };
-    }
-    let absent_before: u128 = row.subtract(before).iter().map(IpRange::count).sum();
+            .sum()
+    };
+    let status = if !missing.is_empty() {
+        RowStatus::Failed
+    } else if absent_before.is_empty() {
+        RowStatus::Present
+    } else {
+        RowStatus::Created
+    };
     RowOutcome {
-        status: if absent_before == 0 {
-            RowStatus::Present
-        } else {
-            RowStatus::Created
-        },
+        status,
         missing,
-        added: absent_before,
+        already_present,
+        added,
     }
 }
 
@@ -598,6 +632,7 @@ pub(crate) mod tests {
         let out = row_outcome(&row, &pool(&["198.51.100.0-198.51.100.3"]), &full);
         assert_eq!(out.status, RowStatus::Created);
         assert_eq!(out.added, 12);
+        assert_eq!(out.already_present, 4);
         assert!(out.missing.is_empty());
         // Nothing at all: failed, everything missing.
         let out = row_outcome(&row, &[], &[]);
@@ -620,6 +655,12 @@ pub(crate) mod tests {
         );
         // 2..=9 and 12..=14 are new.
         assert_eq!(out.added, 11);
+        assert_eq!(out.already_present, 2);
+        assert_eq!(out.missing_count(), 3);
+        assert_eq!(
+            out.already_present + out.added + out.missing_count(),
+            row.count()
+        );
         assert_eq!(
             out.describe(&row),
             "3 of 16 addresses not in the pool: 198.51.100.10-198.51.100.11, 198.51.100.15"
@@ -677,6 +718,10 @@ pub(crate) mod tests {
             verdict(&report),
             "2 of 5 rows ok; 1 failed, 1 invalid, 1 skipped."
         );
+        assert!(!report.all_rows_ok());
+        let mut clean = report.clone();
+        clean.rows.retain(|r| r.status.is_ok());
+        assert!(clean.all_rows_ok());
     }
 
     #[test]
@@ -708,6 +753,30 @@ pub(crate) mod tests {
         fs::write(&path, "{\"run_id\": 1}").unwrap();
         let err = read_report(&path).unwrap_err().to_string();
         assert!(err.contains("not a report written by ipimport"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_run_renders_in_every_format() {
+        let mut report = sample_report();
+        report.rows.clear();
+        report.requests.clear();
+        report.summary = Summary::default();
+        for format in [
+            ReportFormat::Json,
+            ReportFormat::Csv,
+            ReportFormat::Md,
+            ReportFormat::Junit,
+            ReportFormat::Html,
+        ] {
+            let mut out = Vec::new();
+            render(&report, format, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(!text.is_empty(), "{format:?}");
+            if format == ReportFormat::Junit {
+                assert!(text.contains("tests=\"0\""), "{text}");
+            }
+        }
+        assert_eq!(verdict(&report), "No rows.");
     }
 
     #[test]

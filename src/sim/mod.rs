@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::cli::{SimArgs, TaskScope};
 
+pub use state::Stats as SimStats;
 pub use state::derived_server_guid;
 
 /// Every option of `ipimport sim`; `Default` gives the documented defaults.
@@ -203,6 +204,21 @@ impl SimHandle {
     /// The seed in use (the configured one, or the random one drawn).
     pub fn seed(&self) -> u64 {
         self.shared.seed
+    }
+
+    /// The pool as `GET /sim/pool` shows it: backup server UID -> addresses.
+    pub fn pool(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.shared.pool_snapshot()
+    }
+
+    /// The counters as `GET /sim/stats` shows them.
+    pub fn stats(&self) -> SimStats {
+        self.shared.stats_snapshot()
+    }
+
+    /// `POST /sim/reset`: no tasks, sessions or counters; the pool back to `--seed-pool`.
+    pub fn reset(&self) -> anyhow::Result<()> {
+        self.shared.reset()
     }
 
     /// Stop accepting, let open connections finish briefly, save the state.

@@ -135,6 +135,16 @@ impl Pool {
         self.by_guid.is_empty()
     }
 
+    /// Make room for `additional` more addresses in the GUID index at once
+    /// (a large range would otherwise regrow it several times over).
+    pub fn reserve(&mut self, additional: u128) {
+        self.by_guid.reserve(
+            usize::try_from(additional)
+                .unwrap_or(usize::MAX)
+                .min(1 << 24),
+        );
+    }
+
     /// Find an entity by GUID.
     pub fn locate(&self, guid: &[u8; 16]) -> Option<(Loc, Entry)> {
         let loc = *self.by_guid.get(guid)?;

@@ -601,9 +601,15 @@ fn post_range(shared: &Shared, core: &mut Core, req: &Req<'_>, session: Uuid) ->
             wire,
         );
     }
-    let id = shared.create_task(core, session, TaskOp::Create { server, range }, req.now);
-    let mut reply = Reply::body(202, &task_body(shared, req, &core.tasks[&id]), wire);
-    reply.wake_at = Some(core.tasks[&id].due);
+    accepted(shared, core, req, session, TaskOp::Create { server, range })
+}
+
+/// Start a task and answer `202 Accepted` with it, `Running`.
+fn accepted(shared: &Shared, core: &mut Core, req: &Req<'_>, session: Uuid, op: TaskOp) -> Reply {
+    let id = shared.create_task(core, session, op, req.now);
+    let task = &core.tasks[&id];
+    let mut reply = Reply::body(202, &task_body(shared, req, task), req.accept);
+    reply.wake_at = Some(task.due);
     reply
 }
 
@@ -660,18 +666,15 @@ fn public_ip(shared: &Shared, core: &mut Core, req: &Req<'_>, session: Uuid, id:
                 Ok(a) => a,
                 Err(e) => return Reply::error(400, e, wire),
             };
-            let id =
-                shared.create_task(core, session, TaskOp::Edit { guid, family, addr }, req.now);
-            let mut reply = Reply::body(202, &task_body(shared, req, &core.tasks[&id]), wire);
-            reply.wake_at = Some(core.tasks[&id].due);
-            reply
+            accepted(
+                shared,
+                core,
+                req,
+                session,
+                TaskOp::Edit { guid, family, addr },
+            )
         }
-        _ => {
-            let id = shared.create_task(core, session, TaskOp::Delete { guid }, req.now);
-            let mut reply = Reply::body(202, &task_body(shared, req, &core.tasks[&id]), wire);
-            reply.wake_at = Some(core.tasks[&id].due);
-            reply
-        }
+        _ => accepted(shared, core, req, session, TaskOp::Delete { guid }),
     }
 }
 

@@ -279,6 +279,13 @@ async fn respond(
         (reply, drop)
     };
 
+    tracing::debug!(
+        method = %parts.method,
+        path = %path,
+        status = reply.status,
+        dropped = drop,
+        "sim request"
+    );
     if let Some(at) = reply.wake_at {
         // Complete the task at its instant even if nobody asks about it.
         let shared = shared.clone();
@@ -300,20 +307,8 @@ async fn respond(
 fn sim_endpoint(shared: &Shared, method: &Method, path: &str) -> Reply {
     let path = path.trim_end_matches('/');
     match (method, path) {
-        (&Method::GET, "/sim/pool") => {
-            let mut core = shared.core.lock();
-            shared.apply_due(&mut core, Instant::now());
-            let mut map = serde_json::Map::new();
-            for (i, s) in shared.servers.iter().enumerate() {
-                map.insert(s.uid.clone(), core.pool.addresses_text(i).into());
-            }
-            json_reply(200, &map)
-        }
-        (&Method::GET, "/sim/stats") => {
-            let mut core = shared.core.lock();
-            shared.apply_due(&mut core, Instant::now());
-            json_reply(200, &core.stats)
-        }
+        (&Method::GET, "/sim/pool") => json_reply(200, &shared.pool_snapshot()),
+        (&Method::GET, "/sim/stats") => json_reply(200, &shared.stats_snapshot()),
         (&Method::POST, "/sim/reset") => match shared.reset() {
             Ok(()) => Reply::empty(204),
             Err(err) => json_reply(500, &serde_json::json!({ "error": format!("{err:#}") })),

@@ -218,6 +218,25 @@ impl Shared {
         self.servers.iter().position(|s| s.guid == guid)
     }
 
+    /// What `/sim/pool` shows: every backup server's UID and its addresses
+    /// in text, IPv4 first, each family in numeric order.
+    pub fn pool_snapshot(&self) -> BTreeMap<String, Vec<String>> {
+        let mut core = self.core.lock();
+        self.apply_due(&mut core, Instant::now());
+        self.servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.uid.clone(), core.pool.addresses_text(i)))
+            .collect()
+    }
+
+    /// What `/sim/stats` shows.
+    pub fn stats_snapshot(&self) -> Stats {
+        let mut core = self.core.lock();
+        self.apply_due(&mut core, Instant::now());
+        core.stats.clone()
+    }
+
     /// `POST /sim/reset`: no tasks, sessions or counters; the pool back to
     /// `--seed-pool`; random streams back to the seed.
     pub fn reset(&self) -> anyhow::Result<()> {
@@ -324,6 +343,7 @@ impl Shared {
                         "Simulated task failure (--task-fail-rate); nothing was added".into(),
                     );
                 }
+                core.pool.reserve(range.count());
                 for addr in range.first()..=range.last() {
                     let guid = faults::guid(&mut core.streams.guid).into_bytes();
                     core.pool
@@ -566,6 +586,7 @@ pub fn seed_pool(
                 format_address(range.family(), addr)
             );
         }
+        pool.reserve(range.count());
         for addr in range.first()..=range.last() {
             let guid = faults::guid(&mut streams.guid).into_bytes();
             pool.insert(server, range.family(), addr, guid, tenant);

@@ -1,0 +1,353 @@
+//! One test per validation rule code: the code is reported, on the right
+//! line (and column where there is one), and the row's validity is right.
+
+use ipimport::config::ValidationSettings;
+use ipimport::pipeline::{Batch, InputOptions, load_batch};
+use ipimport::validate::{CODES, Severity};
+
+fn settings(server: Option<&str>) -> ValidationSettings {
+    ValidationSettings {
+        backup_server: server.map(str::to_string),
+        ..ValidationSettings::default()
+    }
+}
+
+/// Load `text` as a file named `name` (extension decides the format).
+fn load(name: &str, text: &[u8], settings: &ValidationSettings) -> Batch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let input = path.to_str().unwrap().to_string();
+    load_batch(&[input], &InputOptions::default(), settings, true).unwrap()
+}
+
+/// Every diagnostic with `code`: (line, column).
+fn found(batch: &Batch, code: &str) -> Vec<(u64, Option<String>)> {
+    batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == code)
+        .map(|d| (d.line, d.column.clone()))
+        .collect()
+}
+
+/// A CSV with a header, one good row on line 2, and `row` on line 3.
+fn csv_with(row: &str) -> Vec<u8> {
+    format!("backup_server,first,last,comment\nb1,203.0.113.1,,ok\n{row}\n").into_bytes()
+}
+
+/// Assert that `row` (line 3) yields exactly `code` in `column`, and is invalid.
+fn assert_error(code: &str, row: &str, column: Option<&str>) {
+    let batch = load("t.csv", &csv_with(row), &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, code),
+        vec![(3, column.map(str::to_string))],
+        "{code}: {:?}",
+        batch.diagnostics
+    );
+    let d = batch.diagnostics.iter().find(|d| d.code == code).unwrap();
+    assert_eq!(d.severity, Severity::Error);
+    assert!(d.source.ends_with("t.csv"));
+    assert_eq!(batch.rows_total, 2);
+    assert_eq!(batch.rows_invalid, 1, "{code}");
+    assert!(batch.has_errors());
+    // The good row is still merged.
+    assert_eq!(batch.ranges.len(), 1);
+    assert_eq!(batch.rows[1].errors.len(), 1);
+}
+
+#[test]
+fn bad_address() {
+    assert_error("bad-address", "b1,198.51.100.300,,", Some("first"));
+    assert_error("bad-address", "b1,198.51.100.3,x.y,", Some("last"));
+}
+
+#[test]
+fn leading_zero() {
+    assert_error("leading-zero", "b1,010.1.1.1,,", Some("first"));
+}
+
+#[test]
+fn ipv6_zone() {
+    assert_error("ipv6-zone", "b1,fe80::1%eth0,,", Some("first"));
+}
+
+#[test]
+fn ipv4_mapped() {
+    assert_error("ipv4-mapped", "b1,::ffff:198.51.100.7,,", Some("first"));
+}
+
+#[test]
+fn bad_prefix_and_host_bits() {
+    let text = b"server,cidr\nb1,198.51.100.0/33\nb1,198.51.100.7/28\n";
+    let batch = load("t.csv", text, &settings(None));
+    assert_eq!(found(&batch, "bad-prefix"), vec![(2, Some("cidr".into()))]);
+    assert_eq!(
+        found(&batch, "host-bits-set"),
+        vec![(3, Some("cidr".into()))]
+    );
+    assert_eq!(batch.rows_invalid, 2);
+}
+
+#[test]
+fn reversed_range() {
+    assert_error(
+        "reversed-range",
+        "b1,198.51.100.9,198.51.100.7,",
+        Some("last"),
+    );
+}
+
+#[test]
+fn mixed_family() {
+    assert_error("mixed-family", "b1,198.51.100.9,2001:db8::1,", Some("last"));
+}
+
+#[test]
+fn missing_address() {
+    assert_error("missing-address", "b1,,,only a comment", None);
+    assert_error("missing-address", "b1,,198.51.100.1,", Some("last"));
+}
+
+#[test]
+fn ambiguous_range() {
+    let text = b"range,first\n203.0.113.1,\n203.0.113.2,203.0.113.3\n";
+    let batch = load("t.csv", text, &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(3, Some("first".into()))]
+    );
+}
+
+#[test]
+fn range_too_large() {
+    assert_error("range-too-large", "b1,1.0.0.0,1.1.0.0,", Some("first"));
+    // The limit is the setting's.
+    let mut s = settings(Some("b1"));
+    s.max_range_size = 16;
+    let batch = load("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
+    assert_eq!(
+        found(&batch, "range-too-large"),
+        vec![(3, Some("range".into()))]
+    );
+}
+
+#[test]
+fn non_public() {
+    assert_error("non-public", "b1,10.0.0.1,10.0.0.9,", Some("first"));
+    assert_error("non-public", "b1,192.0.0.8,192.0.0.9,", Some("first"));
+    assert_error("non-public", "b1,fd00::1,,", Some("first"));
+    assert_error("non-public", "b1,2002::1,,", Some("first"));
+    // Allowed on request, and the globally reachable holes stay public.
+    let mut s = settings(Some("b1"));
+    s.allow_nonpublic = true;
+    let batch = load("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
+    assert!(!batch.has_errors());
+    let batch = load(
+        "t.csv",
+        b"range\n192.0.0.9-192.0.0.10\n",
+        &settings(Some("b1")),
+    );
+    assert!(!batch.has_errors(), "{:?}", batch.diagnostics);
+}
+
+#[test]
+fn missing_backup_server() {
+    let text = b"backup_server,range\nb1,203.0.113.1\n,203.0.113.2\n";
+    let batch = load("t.csv", text, &settings(None));
+    assert_eq!(found(&batch, "missing-backup-server"), vec![(3, None)]);
+    // The default fills the gap.
+    let batch = load("t.csv", text, &settings(Some("b2")));
+    assert!(!batch.has_errors());
+    assert_eq!(batch.ranges.len(), 2);
+    assert_eq!(batch.ranges[1].backup_server, "b2");
+}
+
+#[test]
+fn bad_backup_server_uid() {
+    assert_error(
+        "bad-backup-server-uid",
+        "urn:veeam:BackupServer:nope,203.0.113.9,,",
+        Some("backup_server"),
+    );
+    // A good UID is canonicalized, so both spellings merge together.
+    let text = b"backup_server,range\nurn:veeam:BackupServer:8C0B7C2E-6F4A-4A8E-9D1C-3B2F1E0A9D77,203.0.113.1\nurn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77,203.0.113.2\n";
+    let batch = load("t.csv", text, &settings(None));
+    assert!(!batch.has_errors());
+    assert_eq!(batch.ranges.len(), 1);
+    assert_eq!(
+        batch.ranges[0].backup_server,
+        "urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77"
+    );
+}
+
+#[test]
+fn unterminated_quote() {
+    let batch = load(
+        "t.csv",
+        b"range,comment\n203.0.113.1,x\n203.0.113.2,\"open\n203.0.113.3,y\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(found(&batch, "unterminated-quote"), vec![(3, None)]);
+    assert_eq!(batch.rows_total, 2);
+}
+
+#[test]
+fn not_text() {
+    let batch = load(
+        "t.csv",
+        b"range,comment\n203.0.113.1,caf\xe9\n203.0.113.2,ok\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(found(&batch, "not-text"), vec![(2, None)]);
+    assert_eq!(batch.rows_invalid, 1);
+}
+
+#[test]
+fn bad_entry() {
+    let batch = load(
+        "t.yaml",
+        b"- 203.0.113.1\n- [1, 2]\n- 42\n- {first: 203.0.113.5, start: 203.0.113.6}\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(
+        found(&batch, "bad-entry"),
+        vec![(2, None), (3, None), (4, None)]
+    );
+}
+
+#[test]
+fn documentation_range() {
+    let batch = load(
+        "t.csv",
+        b"range\n8.8.8.8\n198.51.100.0/30\n2001:db8::1\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(
+        found(&batch, "documentation-range"),
+        vec![(3, Some("range".into())), (4, Some("range".into()))]
+    );
+    assert!(!batch.has_errors());
+    assert_eq!(batch.rows_invalid, 0);
+}
+
+#[test]
+fn overlap_and_duplicate() {
+    let text = b"range\n203.0.113.0/28\n203.0.113.8-203.0.113.20\n203.0.113.0/28\n203.0.113.21\n";
+    let batch = load("t.csv", text, &settings(Some("b1")));
+    assert_eq!(found(&batch, "overlap"), vec![(3, None)]);
+    assert_eq!(found(&batch, "duplicate"), vec![(4, None)]);
+    let overlap = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "overlap")
+        .unwrap();
+    assert!(overlap.message.contains("t.csv:2"), "{}", overlap.message);
+    let duplicate = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "duplicate")
+        .unwrap();
+    assert!(
+        duplicate.message.contains("t.csv:2"),
+        "{}",
+        duplicate.message
+    );
+    assert!(!batch.has_errors());
+    // Overlapping and adjacent rows merge into one range with all four sources.
+    assert_eq!(batch.ranges.len(), 1);
+    assert_eq!(
+        batch.ranges[0].range.to_string(),
+        "203.0.113.0-203.0.113.21"
+    );
+    let lines: Vec<u64> = batch.ranges[0].sources.iter().map(|s| s.line).collect();
+    assert_eq!(lines, vec![2, 3, 4, 5]);
+}
+
+#[test]
+fn overlaps_across_servers_do_not_count() {
+    let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.0/28\n";
+    let batch = load("t.csv", text, &settings(None));
+    assert!(found(&batch, "overlap").is_empty() && found(&batch, "duplicate").is_empty());
+    assert_eq!(batch.ranges.len(), 2);
+}
+
+#[test]
+fn many_copies_are_not_quadratic() {
+    let mut text = String::from("range\n");
+    for _ in 0..2000 {
+        text.push_str("203.0.113.0/24\n");
+    }
+    let batch = load("t.csv", text.as_bytes(), &settings(Some("b1")));
+    assert_eq!(found(&batch, "duplicate").len(), 1999);
+}
+
+#[test]
+fn unknown_column() {
+    let text = b"Owner,range,Ticket,Owner\nx,203.0.113.1,t,y\n";
+    let batch = load("t.csv", text, &settings(Some("b1")));
+    assert_eq!(found(&batch, "unknown-column"), vec![(1, None)]);
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-column")
+        .unwrap();
+    assert!(d.message.contains("'Owner'") && d.message.contains("'Ticket'"));
+    assert_eq!(d.severity, Severity::Warning);
+}
+
+#[test]
+fn every_code_has_a_test_above() {
+    // Keep this list in step with the tests of this file.
+    let tested = [
+        "bad-address",
+        "leading-zero",
+        "ipv6-zone",
+        "ipv4-mapped",
+        "bad-prefix",
+        "host-bits-set",
+        "reversed-range",
+        "mixed-family",
+        "missing-address",
+        "ambiguous-range",
+        "range-too-large",
+        "non-public",
+        "missing-backup-server",
+        "bad-backup-server-uid",
+        "unterminated-quote",
+        "not-text",
+        "bad-entry",
+        "documentation-range",
+        "overlap",
+        "duplicate",
+        "unknown-column",
+    ];
+    for (code, _, _) in CODES {
+        assert!(tested.contains(code), "no test for {code}");
+    }
+    assert_eq!(tested.len(), CODES.len());
+}
+
+#[test]
+fn values_are_trimmed() {
+    let text = b"range , backup server \n  203.0.113.1 - 203.0.113.3  ,  b1  \n";
+    let batch = load("t.csv", text, &settings(None));
+    assert!(!batch.has_errors(), "{:?}", batch.diagnostics);
+    assert_eq!(batch.ranges[0].backup_server, "b1");
+    assert_eq!(batch.ranges[0].range.count(), 3);
+}
+
+#[test]
+fn bad_default_backup_server_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, "range\n203.0.113.1\n").unwrap();
+    let err = load_batch(
+        &[path.to_str().unwrap().to_string()],
+        &InputOptions::default(),
+        &settings(Some("urn:veeam:BackupServer:zz")),
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--backup-server"));
+}
