@@ -11,7 +11,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
-    /// A bar when stderr is a terminal, else a line every few seconds.
+    /// A bar when stderr is a terminal, else a line every few seconds;
+    /// nothing when info logs are off (`-q`, or `RUST_LOG=warn`).
     Auto,
     /// A line every `every` on stderr.
     Lines { every: Duration },
@@ -40,6 +41,11 @@ impl Progress {
     pub fn start(mode: ProgressMode, total: u64) -> Progress {
         let counters = Arc::new(Counters::default());
         counters.total.store(total, Ordering::Relaxed);
+        let quiet = !tracing::enabled!(tracing::Level::INFO);
+        let mode = match mode {
+            ProgressMode::Auto if quiet => ProgressMode::Off,
+            other => other,
+        };
         let mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => None,
             ProgressMode::Auto => Some(Duration::from_secs(5)),
