@@ -397,3 +397,37 @@ fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
     assert_eq!(sim.addresses(), want);
     assert_eq!(sim.get("/sim/stats")["conflicting_posts"], 0);
 }
+
+#[test]
+fn demo_applies_the_samples_against_the_in_process_simulator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("demo");
+    let out = finish(
+        Command::new(BIN)
+            .args(["demo", "--task-ms", "30", "--run-dir"])
+            .arg(&run_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 failed, 0 invalid"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("report: {}", run_dir.join("report.md").display())),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    assert!(report["summary"]["rows_ok"].as_u64().unwrap() > 0);
+    assert_eq!(report["summary"]["rows_failed"], 0);
+}
