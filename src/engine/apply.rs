@@ -159,27 +159,38 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
             ),
         ));
     }
-    let journal = Recorder::create(&run_dir.journal_path())?;
-    journal.record(&Event::Start {
-        run_id: run_dir.run_id().to_string(),
-        server: request.connection.server.clone(),
-        user: request.connection.user.clone(),
-        wire: request.connection.wire,
-        at: now_text(started_at),
-        resumed: false,
-    })?;
-    let record = plan.record();
-    journal.record(&Event::Plan(Box::new(record.clone())))?;
-    tracing::info!(
-        requests = record.requests.len(),
-        present = %record.addresses_present,
-        run_dir = %run_dir.path().display(),
-        "planned"
-    );
-    let mut state = RunState::default();
-    for r in &record.requests {
-        state.push(r.backup_server_uid.clone(), r.range.to_range()?, None);
-    }
+    // From here the session is open: log off on every error path.
+    let journaled = (|| -> anyhow::Result<(Recorder, PlanRecord, RunState)> {
+        let journal = Recorder::create(&run_dir.journal_path())?;
+        journal.record(&Event::Start {
+            run_id: run_dir.run_id().to_string(),
+            server: request.connection.server.clone(),
+            user: request.connection.user.clone(),
+            wire: request.connection.wire,
+            at: now_text(started_at),
+            resumed: false,
+        })?;
+        let record = plan.record();
+        journal.record(&Event::Plan(Box::new(record.clone())))?;
+        tracing::info!(
+            requests = record.requests.len(),
+            present = %record.addresses_present,
+            run_dir = %run_dir.path().display(),
+            "planned"
+        );
+        let mut state = RunState::default();
+        for r in &record.requests {
+            state.push(r.backup_server_uid.clone(), r.range.to_range()?, None);
+        }
+        Ok((journal, record, state))
+    })();
+    let (journal, record, state) = match journaled {
+        Ok(parts) => parts,
+        Err(e) => {
+            client.logoff().await;
+            return Err(e);
+        }
+    };
     let total = state.reqs.len() as u64;
     let engine = Arc::new(Engine {
         client,
@@ -207,15 +218,24 @@ async fn resume(request: ApplyRequest, dir: &Path) -> anyhow::Result<ApplyOutcom
     if let Err(e) = client.logon().await {
         return Err(e.into_fatal());
     }
-    let journal = Recorder::open_append(&run_dir.journal_path())?;
-    journal.record(&Event::Start {
-        run_id: run_dir.run_id().to_string(),
-        server: request.connection.server.clone(),
-        user: request.connection.user.clone(),
-        wire: request.connection.wire,
-        at: now_text(started_at),
-        resumed: true,
-    })?;
+    let journaled = Recorder::open_append(&run_dir.journal_path()).and_then(|journal| {
+        journal.record(&Event::Start {
+            run_id: run_dir.run_id().to_string(),
+            server: request.connection.server.clone(),
+            user: request.connection.user.clone(),
+            wire: request.connection.wire,
+            at: now_text(started_at),
+            resumed: true,
+        })?;
+        Ok(journal)
+    });
+    let journal = match journaled {
+        Ok(journal) => journal,
+        Err(e) => {
+            client.logoff().await;
+            return Err(e);
+        }
+    };
     let open = state
         .reqs
         .iter()
@@ -358,10 +378,13 @@ async fn finish(
             return Err(e);
         }
     };
-    if ending == Ending::Interrupted {
-        engine.journal.record(&Event::Interrupted {
+    if ending == Ending::Interrupted
+        && let Err(e) = engine.journal.record(&Event::Interrupted {
             at: now_text(Utc::now()),
-        })?;
+        })
+    {
+        engine.client.logoff().await;
+        return Err(e);
     }
     let uids: BTreeSet<String> = record
         .desired
