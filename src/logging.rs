@@ -1,6 +1,8 @@
 //! tracing setup: `-v`/`-q`, `--log-format`, `RUST_LOG`. Logs go to stderr so
 //! that stdout stays clean for `--format json`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogArgs, LogFormat};
@@ -19,6 +21,8 @@ pub fn init(args: &LogArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: cron mail and CI logs get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second init (tests, demo) is harmless: keep the first subscriber.
     let _ = match args.log_format {
