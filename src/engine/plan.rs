@@ -175,16 +175,26 @@ impl Plan {
         self.batch.write_text(out)?;
         writeln!(out)?;
         let to_send: u128 = self.requests.iter().map(|(_, r)| r.count()).sum();
-        writeln!(
+        let addresses = |n: u128| format!("{n} address{}", if n == 1 { "" } else { "es" });
+        write!(
             out,
-            "{} of {} desired addresses are already in the pool; {} requests would add {} addresses:",
+            "{} of {} desired addresses are already in the pool; ",
             self.addresses_present,
             self.addresses_desired(),
-            self.requests.len(),
-            to_send
         )?;
+        if self.requests.is_empty() {
+            writeln!(out, "nothing to send.")?;
+        } else {
+            writeln!(
+                out,
+                "{} request{} would add {}:",
+                self.requests.len(),
+                if self.requests.len() == 1 { "" } else { "s" },
+                addresses(to_send)
+            )?;
+        }
         for (uid, r) in &self.requests {
-            writeln!(out, "  POST {uid} {} ({} addresses)", r, r.count())?;
+            writeln!(out, "  POST {uid} {} ({})", r, addresses(r.count()))?;
         }
         Ok(())
     }
