@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod durable;
 pub mod em;
 pub mod engine;
 pub mod exit;

@@ -78,7 +78,7 @@ impl Journal {
             })?;
         // The new directory entry must survive a crash too.
         if let Some(dir) = path.parent() {
-            super::rundir::sync_dir(dir).map_err(|e| JournalError::io(path, e))?;
+            crate::durable::sync_dir(dir).map_err(|e| JournalError::io(path, e))?;
         }
         Ok(Journal {
             file,

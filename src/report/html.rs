@@ -83,23 +83,13 @@ fn page(report: &RunReport) -> String {
         );
     }
     h.push_str("</div>\n<table class=\"summary\">\n");
-    let lines: [(&str, String); 12] = [
-        ("rows", s.rows_total.to_string()),
-        ("merged ranges", s.ranges_merged.to_string()),
-        ("addresses desired", s.addresses_desired.to_string()),
-        ("addresses already present", s.addresses_present.to_string()),
-        ("addresses created", s.addresses_created.to_string()),
-        (
-            "addresses missing at the end",
-            s.addresses_failed.to_string(),
-        ),
-        ("requests submitted", s.requests_submitted.to_string()),
-        ("tasks succeeded", s.tasks_succeeded.to_string()),
-        ("tasks failed", s.tasks_failed.to_string()),
+    let mut lines = vec![("rows", s.rows_total.to_string())];
+    lines.extend(s.counter_lines());
+    lines.extend([
         ("task polls", s.task_polls.to_string()),
         ("HTTP requests", s.http_requests.to_string()),
         ("retries", s.retries.to_string()),
-    ];
+    ]);
     for (name, value) in lines {
         let _ = writeln!(h, "<tr><th>{name}</th><td class=\"num\">{value}</td></tr>");
     }

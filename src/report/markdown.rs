@@ -40,7 +40,7 @@ pub fn write(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "| | count |")?;
     writeln!(out, "| --- | ---: |")?;
-    let lines: [(&str, String); 14] = [
+    let mut lines = vec![
         ("rows", s.rows_total.to_string()),
         (
             "rows ok",
@@ -52,19 +52,9 @@ pub fn write(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         ("rows failed", s.rows_failed.to_string()),
         ("rows invalid", s.rows_invalid.to_string()),
         ("rows skipped", c.skipped.to_string()),
-        ("merged ranges", s.ranges_merged.to_string()),
-        ("addresses desired", s.addresses_desired.to_string()),
-        ("addresses already present", s.addresses_present.to_string()),
-        ("addresses created", s.addresses_created.to_string()),
-        (
-            "addresses missing at the end",
-            s.addresses_failed.to_string(),
-        ),
-        ("requests submitted", s.requests_submitted.to_string()),
-        ("tasks succeeded", s.tasks_succeeded.to_string()),
-        ("tasks failed", s.tasks_failed.to_string()),
-        ("retries", s.retries.to_string()),
     ];
+    lines.extend(s.counter_lines());
+    lines.push(("retries", s.retries.to_string()));
     for (name, value) in lines {
         writeln!(out, "| {name} | {value} |")?;
     }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::rundir::{sync_dir, write_atomically};
+use crate::durable::{sync_dir, write_atomically};
 use crate::range::IpRange;
 
 /// The formats `ipimport report` renders (defined with the command line).
@@ -101,6 +101,25 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The address and request counters, labelled for a person: the part of
+    /// the summary table the Markdown and HTML reports share.
+    pub fn counter_lines(&self) -> [(&'static str, String); 8] {
+        let s = self;
+        [
+            ("merged ranges", s.ranges_merged.to_string()),
+            ("addresses desired", s.addresses_desired.to_string()),
+            ("addresses already present", s.addresses_present.to_string()),
+            ("addresses created", s.addresses_created.to_string()),
+            (
+                "addresses missing at the end",
+                s.addresses_failed.to_string(),
+            ),
+            ("requests submitted", s.requests_submitted.to_string()),
+            ("tasks succeeded", s.tasks_succeeded.to_string()),
+            ("tasks failed", s.tasks_failed.to_string()),
+        ]
+    }
+
     /// Set `rows_total`, `rows_invalid`, `rows_ok` and `rows_failed` from the
     /// rows' statuses, so the totals cannot disagree with the rows.
     pub fn tally_rows(&mut self, rows: &[RowReport]) {

@@ -4,7 +4,6 @@
 //! held briefly and never across an `.await`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -436,27 +435,12 @@ fn save_state(path: &Path, pool: &Pool, servers: &[ServerInfo]) -> anyhow::Resul
             .collect();
         file.pool.insert(server.uid.clone(), entries);
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
-        std::process::id()
-    ));
-    {
-        let f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer(&mut w, &file)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::durable::write_atomically(path, |w| {
+        serde_json::to_writer(&mut *w, &file).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("writing {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    crate::durable::sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
     Ok(())
 }
 
