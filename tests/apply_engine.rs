@@ -471,7 +471,7 @@ async fn posts_timed_out_by_the_client_are_read_back_not_sent_again() {
     // (their tasks run) but the client cannot know. It must read the pool
     // back rather than send them again.
     let sim = common::sim(SimConfig {
-        post_reply_delay: Duration::from_millis(1200),
+        post_reply_delay: Duration::from_millis(2500),
         post_reply_delay_rate: 0.3,
         // FAULT_SEED=n explores other mixes; 3 is the one CI runs.
         seed: Some(
@@ -487,7 +487,7 @@ async fn posts_timed_out_by_the_client_are_read_back_not_sent_again() {
     let (csv, want) = many_rows(24);
     let input = write(tmp.path(), "many.csv", &csv);
     let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
-    req.connection.timeout = Duration::from_millis(400);
+    req.connection.timeout = Duration::from_secs(1);
     let out = run(req).await.unwrap();
     let stats = sim_json(&sim, "/sim/stats").await;
     assert_eq!(out.exit, Exit::Ok, "{:#?}\n{stats}", out.report.rows);
