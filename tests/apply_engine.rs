@@ -518,6 +518,38 @@ async fn posts_timed_out_by_the_client_are_read_back_not_sent_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_dying_every_few_requests_still_end_with_the_exact_pool() {
+    // With 8 requests in flight and every token dead after 3 requests, a
+    // request often meets a 401 again with the session just opened for it.
+    // The server did not act: it is sent again, never reported as refused.
+    for wire in [Wire::Xml, Wire::Json] {
+        let sim = common::sim(SimConfig {
+            expire_every: 3,
+            ..common::quick()
+        })
+        .await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (csv, want) = many_rows(24);
+        let input = write(tmp.path(), "many.csv", &csv);
+        let mut req = request(&sim, wire, &[input], &tmp.path().join("run"));
+        req.engine.retries = 8;
+        let out = run(req).await.unwrap();
+        let stats = sim_json(&sim, "/sim/stats").await;
+        assert_eq!(
+            out.exit,
+            Exit::Ok,
+            "{wire:?}: {:#?}\n{stats}",
+            out.report.rows
+        );
+        assert_eq!(pool(&sim).await[&backup01()], want, "{wire:?}");
+        assert!(stats["by_status"]["401"].as_u64().unwrap() > 0, "{stats}");
+        assert_eq!(stats["tasks_created"], 24, "{wire:?}: {stats}");
+        assert_eq!(stats["conflicting_posts"], 0, "{wire:?}: {stats}");
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_run_resumes_to_the_exact_pool() {
     let sim = common::sim(SimConfig {
         task_time: Duration::from_millis(150),
