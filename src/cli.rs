@@ -286,6 +286,17 @@ pub struct SimArgs {
     /// Which sessions see a task.
     #[arg(long, value_enum, default_value_t = TaskScope::Session)]
     pub task_scope: TaskScope,
+    /// Refuse `GET /api/query?type=Task` with 400, as a server without that query type would
+    /// (beyond the spec: tests the client's per-task fallback).
+    #[arg(long)]
+    pub refuse_task_query: bool,
+    /// Hold back the 202 reply of a range POST this many milliseconds; the task is created on
+    /// arrival (beyond the spec: makes client timeouts leave POSTs in doubt).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub post_reply_delay_ms: u64,
+    /// Fraction of range POSTs whose reply --post-reply-delay-ms holds back.
+    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    pub post_reply_delay_rate: f64,
     /// Seed for every random choice (default: random).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

@@ -82,10 +82,11 @@ impl Drop for Sim {
     }
 }
 
-fn apply_command(sim: &Sim, password: &str) -> Command {
+/// `ipimport apply` against the server at `base` (`http://127.0.0.1:PORT`).
+fn apply_command(base: &str, password: &str) -> Command {
     let mut c = Command::new(BIN);
     c.arg("apply")
-        .env("IPIMPORT_SERVER", &sim.base)
+        .env("IPIMPORT_SERVER", base)
         .env("IPIMPORT_USER", "admin")
         .env("IPIMPORT_PASSWORD", password)
         .env_remove("RUST_LOG")
@@ -139,7 +140,7 @@ fn killed_with_sigkill_at_several_points_then_resumed_to_the_exact_pool() {
     for (i, kill_at) in [2usize, 15, 60].into_iter().enumerate() {
         sim.get_reset();
         let run_dir: PathBuf = tmp.path().join(format!("run{i}"));
-        let mut child = apply_command(&sim, "admin")
+        let mut child = apply_command(&sim.base, "admin")
             .arg(&input)
             .args(["--rate", "60", "--concurrency", "4", "--run-dir"])
             .arg(&run_dir)
@@ -163,7 +164,7 @@ fn killed_with_sigkill_at_several_points_then_resumed_to_the_exact_pool() {
         );
 
         let out = finish(
-            apply_command(&sim, "admin")
+            apply_command(&sim.base, "admin")
                 .arg("--resume")
                 .arg(&run_dir)
                 .spawn()
@@ -211,21 +212,31 @@ impl Sim {
 #[test]
 fn no_password_or_token_in_any_output_or_file_at_debug() {
     let password = "Corr3ct-Horse-Battery";
-    let sim = Sim::start(&[
-        "--user",
-        &format!("admin:{password}"),
-        "--task-ms",
-        "50",
-        "--expire-every",
-        "7",
-    ]);
+    // The simulator in-process, so the test can ask it which tokens it
+    // issued; the apply a child process, so its real output is checked.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(ipimport::sim::start(ipimport::sim::SimConfig {
+            listen: "127.0.0.1:0".into(),
+            users: vec![("admin".into(), password.into())],
+            task_time: Duration::from_millis(50),
+            // Tokens die every 7 requests: several logons, several tokens.
+            expire_every: 7,
+            seed: Some(9),
+            ..ipimport::sim::SimConfig::default()
+        }))
+        .expect("starting the simulator");
     let tmp = tempfile::tempdir().unwrap();
     let (csv, want) = rows(12);
     let input = tmp.path().join("rows.csv");
     std::fs::write(&input, csv).unwrap();
     let run_dir = tmp.path().join("run");
     let out = finish(
-        apply_command(&sim, password)
+        apply_command(sim.base_url(), password)
             .env("RUST_LOG", "debug")
             .arg("-v")
             .arg(&input)
@@ -237,10 +248,16 @@ fn no_password_or_token_in_any_output_or_file_at_debug() {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_eq!(sim.addresses(), want);
+    let mut pool: Vec<String> = sim.pool().into_values().flatten().collect();
+    pool.sort();
+    assert_eq!(pool, want);
     assert!(stderr.contains("DEBUG"), "debug logging was on: {stderr}");
-    // Tokens expired every 7 requests: several logons, several tokens.
-    assert!(sim.get("/sim/stats")["logons"].as_u64().unwrap() > 1);
+    // Every logon of the child is a token to look for, and there were several.
+    let tokens = sim.issued_tokens();
+    let logons = sim.stats().logons;
+    assert!(logons > 1, "{logons} logons");
+    assert_eq!(tokens.len() as u64, logons);
+    rt.block_on(sim.stop());
 
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
@@ -261,6 +278,12 @@ fn no_password_or_token_in_any_output_or_file_at_debug() {
             !text.contains(&basic),
             "the Basic credentials are in {name}"
         );
+        for token in &tokens {
+            // Without its `=` padding, so an escaped form is caught too.
+            let core = token.trim_end_matches('=');
+            assert!(core.len() >= 16, "token {token:?}");
+            assert!(!text.contains(core), "a session token is in {name}");
+        }
         // A token travels only in the X-RestSvcSessionId header: never printed with it.
         for (i, _) in text.match_indices("RestSvcSessionId") {
             let after: String = text[i..].chars().take(60).collect();
@@ -281,7 +304,7 @@ fn unreachable_server_and_bad_password_exit_3_with_advice() {
     std::fs::write(&input, csv).unwrap();
 
     let out = finish(
-        apply_command(&sim, "not-the-password")
+        apply_command(&sim.base, "not-the-password")
             .arg(&input)
             .arg("--run-dir")
             .arg(tmp.path().join("a"))
@@ -299,7 +322,7 @@ fn unreachable_server_and_bad_password_exit_3_with_advice() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let out = finish(
-        apply_command(&sim, "admin")
+        apply_command(&sim.base, "admin")
             .env("IPIMPORT_SERVER", format!("http://127.0.0.1:{port}"))
             .arg(&input)
             .args(["--retries", "2", "--run-dir"])
@@ -357,7 +380,7 @@ fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
     let input = tmp.path().join("many.csv");
     std::fs::write(&input, csv).unwrap();
     let run_dir = tmp.path().join("run");
-    let child = apply_command(&sim, "admin")
+    let child = apply_command(&sim.base, "admin")
         .arg(&input)
         .args(["--rate", "40", "--concurrency", "4", "--run-dir"])
         .arg(&run_dir)
@@ -382,7 +405,7 @@ fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
     assert!(report["summary"]["rows_ok"].as_u64().unwrap() < 40);
 
     let out = finish(
-        apply_command(&sim, "admin")
+        apply_command(&sim.base, "admin")
             .arg("--resume")
             .arg(&run_dir)
             .spawn()

@@ -431,6 +431,125 @@ async fn task_failures_are_reported_row_by_row_from_the_pool() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_task_query_falls_back_to_polling_tasks_one_by_one() {
+    for wire in [Wire::Xml, Wire::Json] {
+        let sim = common::sim(SimConfig {
+            refuse_task_query: true,
+            ..common::quick()
+        })
+        .await;
+        let tmp = tempfile::tempdir().unwrap();
+        let input = write(tmp.path(), "ranges.csv", CSV);
+        let out = run(request(&sim, wire, &[input], &tmp.path().join("run")))
+            .await
+            .unwrap();
+        let stats = sim_json(&sim, "/sim/stats").await;
+        assert_eq!(out.exit, Exit::Ok, "{wire:?}: {:#?}", out.report.rows);
+        assert_eq!(pool(&sim).await[&backup01()], desired(), "{wire:?}");
+        assert!(
+            out.report
+                .rows
+                .iter()
+                .all(|r| r.status == RowStatus::Created)
+        );
+        // Every task was polled on its own, after exactly one refused query:
+        // the only 400s of the run.
+        let single = stats["by_route"]["GET /api/tasks/{id}"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(single >= 3, "{wire:?}: {stats}");
+        assert_eq!(stats["by_status"]["400"], 1, "{wire:?}: {stats}");
+        assert_eq!(stats["tasks_created"], 3, "{wire:?}: {stats}");
+        assert_eq!(stats["conflicting_posts"], 0, "{wire:?}: {stats}");
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_timed_out_by_the_client_are_read_back_not_sent_again() {
+    // Some replies come after the client's timeout: those POSTs took effect
+    // (their tasks run) but the client cannot know. It must read the pool
+    // back rather than send them again.
+    let sim = common::sim(SimConfig {
+        post_reply_delay: Duration::from_millis(2500),
+        post_reply_delay_rate: 0.3,
+        // FAULT_SEED=n explores other mixes; 3 is the one CI runs.
+        seed: Some(
+            std::env::var("FAULT_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3),
+        ),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = many_rows(24);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
+    req.connection.timeout = Duration::from_secs(1);
+    let out = run(req).await.unwrap();
+    let stats = sim_json(&sim, "/sim/stats").await;
+    assert_eq!(out.exit, Exit::Ok, "{:#?}\n{stats}", out.report.rows);
+    assert_eq!(pool(&sim).await[&backup01()], want);
+    let delayed = stats["delayed_replies"].as_u64().unwrap();
+    assert!((1..24).contains(&delayed), "both kinds of POST: {stats}");
+    // One POST, and one task, per range: none sent twice.
+    assert_eq!(posts(&sim).await, 24, "{stats}");
+    assert_eq!(stats["tasks_created"], 24, "{stats}");
+    assert_eq!(stats["conflicting_posts"], 0, "{stats}");
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Created),
+        "{:#?}",
+        out.report.rows
+    );
+    // The timed-out requests got no task id; every other one did.
+    let no_task = out
+        .report
+        .requests
+        .iter()
+        .filter(|r| r.task_id.is_none())
+        .count() as u64;
+    assert_eq!(no_task, delayed, "{:#?}", out.report.requests);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_dying_every_few_requests_still_end_with_the_exact_pool() {
+    // With 8 requests in flight and every token dead after 3 requests, a
+    // request often meets a 401 again with the session just opened for it.
+    // The server did not act: it is sent again, never reported as refused.
+    for wire in [Wire::Xml, Wire::Json] {
+        let sim = common::sim(SimConfig {
+            expire_every: 3,
+            ..common::quick()
+        })
+        .await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (csv, want) = many_rows(24);
+        let input = write(tmp.path(), "many.csv", &csv);
+        let mut req = request(&sim, wire, &[input], &tmp.path().join("run"));
+        req.engine.retries = 8;
+        let out = run(req).await.unwrap();
+        let stats = sim_json(&sim, "/sim/stats").await;
+        assert_eq!(
+            out.exit,
+            Exit::Ok,
+            "{wire:?}: {:#?}\n{stats}",
+            out.report.rows
+        );
+        assert_eq!(pool(&sim).await[&backup01()], want, "{wire:?}");
+        assert!(stats["by_status"]["401"].as_u64().unwrap() > 0, "{stats}");
+        assert_eq!(stats["tasks_created"], 24, "{wire:?}: {stats}");
+        assert_eq!(stats["conflicting_posts"], 0, "{wire:?}: {stats}");
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_run_resumes_to_the_exact_pool() {
     let sim = common::sim(SimConfig {
         task_time: Duration::from_millis(150),

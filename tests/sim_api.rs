@@ -948,3 +948,24 @@ async fn request_bodies_of_the_tests_validate() {
     // A body the schema rejects is reported as such (the check can fail).
     assert!(schema_errors(&xml.replace("198.51.100.11", "<X/>")).is_none_or(|e| !e.is_empty()));
 }
+
+#[tokio::test]
+async fn issued_tokens_are_the_ones_handed_out_in_order() {
+    let sim = sim(SimConfig {
+        expire_every: 2,
+        ..quick()
+    })
+    .await;
+    assert!(sim.issued_tokens().is_empty());
+    let a = Session::logon(sim.base_url(), Wire::Xml).await;
+    let b = Session::logon(sim.base_url(), Wire::Json).await;
+    // Expired tokens stay listed: they were issued all the same.
+    assert_eq!(a.get("/backupServers").await.status, 200);
+    assert_eq!(a.get("/backupServers").await.status, 200);
+    assert_eq!(a.get("/backupServers").await.status, 401);
+    assert_eq!(sim.issued_tokens(), vec![a.token.clone(), b.token.clone()]);
+    assert_ne!(a.token, b.token);
+    sim.reset().unwrap();
+    assert!(sim.issued_tokens().is_empty());
+    sim.stop().await;
+}

@@ -346,3 +346,102 @@ async fn latency_is_added_to_api_responses_only() {
     assert!(t.elapsed() < Duration::from_millis(250));
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn refuse_task_query_answers_400_and_leaves_single_tasks_readable() {
+    let sim = sim(SimConfig {
+        refuse_task_query: true,
+        ..quick()
+    })
+    .await;
+    for w in [Wire::Xml, Wire::Json] {
+        let s = Session::logon(sim.base_url(), w).await;
+        let server = s.server_uid().await;
+        let t: wire::Task = s
+            .post_range(&server, "203.0.113.1", "203.0.113.1")
+            .await
+            .decode(w);
+        let q = s
+            .get(&format!(
+                "/query?type=Task&format=Entities&filter=TaskId==%22{}%22",
+                t.task_id
+            ))
+            .await;
+        assert_eq!(q.status, 400, "{}", q.text);
+        let e = q.error(w);
+        assert_eq!(e.status, "BadRequest");
+        assert!(e.message.contains("not supported"), "{}", e.message);
+        if w == Wire::Xml {
+            assert_schema_valid(&q.text);
+        }
+        // The task itself and the pool query still answer.
+        assert_eq!(s.wait_task(&t.task_id).await.task_id, t.task_id);
+        let pool = s
+            .get("/query?type=CloudPublicIpAddress&format=Entities")
+            .await;
+        assert_eq!(pool.status, 200, "{}", pool.text);
+        s.delete(&format!("/tasks/{}", t.task_id)).await;
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn post_reply_delay_creates_the_task_on_arrival_and_answers_late() {
+    let delay = Duration::from_millis(400);
+    let sim = sim(SimConfig {
+        post_reply_delay: delay,
+        post_reply_delay_rate: 0.5,
+        seed: Some(5),
+        ..quick()
+    })
+    .await;
+    let s = Session::logon(sim.base_url(), Wire::Xml).await;
+    let server = s.server_uid().await;
+    let spec = |a: u32| wire::CloudPublicIpAddressCreateSpec {
+        backup_server_uid: server.clone(),
+        ip_address_lower_bound: format!("203.0.113.{a}"),
+        ip_address_upper_bound: format!("203.0.113.{a}"),
+    };
+    // A client giving up before the delay sees a timeout, yet the task runs.
+    let mut timed_out = 0;
+    let mut answered = 0;
+    for a in 0..12 {
+        let started = Instant::now();
+        let r = s
+            .req(reqwest::Method::POST, "/cloud/publicIpAddresses")
+            .header("Content-Type", accept(Wire::Xml))
+            .body(wire::encode(&spec(a), Wire::Xml))
+            .timeout(Duration::from_millis(150))
+            .send()
+            .await;
+        match r {
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                timed_out += 1;
+            }
+            Ok(r) => {
+                assert_eq!(r.status().as_u16(), 202);
+                assert!(started.elapsed() < delay);
+                answered += 1;
+            }
+        }
+    }
+    assert!(timed_out > 0 && answered > 0, "{timed_out} {answered}");
+    // A patient client gets its 202, late.
+    let mut delayed = 0;
+    for a in 12..16 {
+        let started = Instant::now();
+        let r = s.post_body("/cloud/publicIpAddresses", &spec(a)).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        delayed += u64::from(started.elapsed() >= delay);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = sim_stats(sim.base_url()).await;
+    assert_eq!(stats["tasks_created"], 16, "{stats}");
+    assert_eq!(stats["delayed_replies"], timed_out + delayed, "{stats}");
+    assert_eq!(sim_pool(sim.base_url()).await[&server].len(), 16);
+    // Every task, timed out or not, is in the session's list.
+    let tasks: wire::Tasks = s.get("/tasks").await.decode(Wire::Xml);
+    assert_eq!(tasks.tasks.len(), 16);
+    sim.stop().await;
+}

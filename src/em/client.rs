@@ -359,7 +359,8 @@ impl EmClient {
     }
 
     /// One attempt to create a range in a backup server's pool. A `401` logs
-    /// on again once and repeats (the server did not act on it).
+    /// on again once and repeats (the server did not act on it); a second
+    /// `401` is [`PostAttempt::NotActed`], for the caller to retry later.
     pub async fn post_range(&self, backup_server_uid: &str, range: IpRange) -> PostAttempt {
         let url = format!("{}/cloud/publicIpAddresses", self.base);
         let (body, content_type) = wire_io::encode_create_spec(
@@ -391,6 +392,15 @@ impl EmClient {
                             detail: e.to_string(),
                         };
                     }
+                }
+                Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
+                    // The new session died too before the POST got through
+                    // (tokens expiring quickly): the server did not act, so a
+                    // later attempt is safe; the retry budget bounds them.
+                    return PostAttempt::NotActed {
+                        failure: Failure::NotActed { retry_after: None },
+                        detail: format!("HTTP 401: {}", self.error_message(&reply)),
+                    };
                 }
                 Ok(reply) if reply.status.is_success() => {
                     return match wire_io::decode_task(self.wire, &reply.body) {
@@ -513,7 +523,8 @@ impl EmClient {
         Ok(tasks)
     }
 
-    /// GET with the token, retried per the read rules; `401` logs on again once.
+    /// GET with the token, retried per the read rules; `401` logs on again
+    /// and repeats at once, a further `401` counts as an attempt.
     async fn get(&self, what: &str, url: &str) -> Result<Vec<u8>, EmError> {
         let mut attempt = 0;
         let mut relogged = false;
@@ -526,6 +537,15 @@ impl EmClient {
                     attempt -= 1;
                     self.relogon(generation).await?;
                     continue;
+                }
+                Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
+                    // The new session died too: log on again at the next
+                    // attempt, within the retry budget.
+                    if !self.policy.has_more(attempt) {
+                        return Err(self.status_error(what, &reply));
+                    }
+                    relogged = false;
+                    Failure::NotActed { retry_after: None }
                 }
                 Ok(reply) if reply.status.is_success() => return Ok(reply.body),
                 Ok(reply) => {

@@ -24,6 +24,8 @@ pub struct Streams {
     pub guid: ChaCha8Rng,
     /// Logon session ids and tokens.
     pub session: ChaCha8Rng,
+    /// `--post-reply-delay-rate`: one draw per range POST answered `202`.
+    pub reply_delay: ChaCha8Rng,
 }
 
 fn stream(seed: u64, n: u64) -> ChaCha8Rng {
@@ -40,6 +42,7 @@ impl Streams {
             task_fail: stream(seed, 3),
             guid: stream(seed, 4),
             session: stream(seed, 5),
+            reply_delay: stream(seed, 6),
         }
     }
 }

@@ -76,6 +76,16 @@ pub struct SimConfig {
     pub expire_every: u64,
     /// Which sessions see a task.
     pub task_scope: TaskScope,
+    /// Answer `GET /api/query?type=Task` with `400` (beyond the spec): a
+    /// server whose query service lacks that type, so the client must fall
+    /// back to `GET /api/tasks/{id}`.
+    pub refuse_task_query: bool,
+    /// Hold back the `202` reply of a range POST this long (beyond the
+    /// spec); the task is created when the POST arrives, so a client that
+    /// times out first does not know whether it acted. Zero = off.
+    pub post_reply_delay: Duration,
+    /// Fraction of range POSTs whose reply `post_reply_delay` holds back.
+    pub post_reply_delay_rate: f64,
     /// Seed of every random choice (`None`: random).
     pub seed: Option<u64>,
 }
@@ -101,6 +111,9 @@ impl Default for SimConfig {
             task_fail_rate: 0.0,
             expire_every: 0,
             task_scope: TaskScope::Session,
+            refuse_task_query: false,
+            post_reply_delay: Duration::ZERO,
+            post_reply_delay_rate: 1.0,
             seed: None,
         }
     }
@@ -169,6 +182,9 @@ impl SimConfig {
             task_fail_rate: rate("task-fail-rate", args.task_fail_rate)?,
             expire_every: args.expire_every,
             task_scope: args.task_scope,
+            refuse_task_query: args.refuse_task_query,
+            post_reply_delay: Duration::from_millis(args.post_reply_delay_ms),
+            post_reply_delay_rate: rate("post-reply-delay-rate", args.post_reply_delay_rate)?,
             seed: args.seed,
         })
     }
@@ -214,6 +230,13 @@ impl SimHandle {
     /// The counters as `GET /sim/stats` shows them.
     pub fn stats(&self) -> SimStats {
         self.shared.stats_snapshot()
+    }
+
+    /// Every session token issued since the start (or the last reset), in
+    /// order, expired ones included. In-process only, never served over
+    /// HTTP: tests use it to prove no token leaked into logs or files.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.core.lock().issued_tokens.clone()
     }
 
     /// `POST /sim/reset`: no tasks, sessions or counters; the pool back to `--seed-pool`.

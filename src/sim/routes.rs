@@ -332,6 +332,7 @@ fn logon(shared: &Shared, core: &mut Core, req: &Req<'_>) -> Reply {
         },
     );
     core.stats.logons += 1;
+    core.issued_tokens.push(token.clone());
     let body = logon_session_body(req, id, user);
     Reply::body(201, &body, wire)
         .header("X-RestSvcSessionId", token.clone())
@@ -890,6 +891,14 @@ fn query_service(shared: &Shared, core: &Core, req: &Req<'_>, session: Uuid) -> 
         Some(t) if t.eq_ignore_ascii_case("CloudPublicIpAddress") => {
             query_public_ips(shared, core, req)
         }
+        // `--refuse-task-query`: 400 with an `Error` body is what the query
+        // service gives for a type it does not support (as for any unknown
+        // type here); a client may not take the Task query for granted.
+        Some(t) if t.eq_ignore_ascii_case("Task") && shared.config.refuse_task_query => Err(
+            "Query type 'Task' is not supported by this server (--refuse-task-query); \
+             read tasks with GET /api/tasks/{id}"
+                .into(),
+        ),
         Some(t) if t.eq_ignore_ascii_case("Task") => query_tasks(shared, core, req, session),
         Some(t) => Err(format!(
             "Query type '{t}' is not supported by the simulator; use CloudPublicIpAddress or Task"

@@ -4,7 +4,8 @@
 //! Order for an `/api/` request: count it (`requests`, `by_route`) -> the
 //! `--max-rps` window (503) -> `--fail-rate` (500, before any effect) ->
 //! route (404/405) -> handler -> `--drop-rate` (a 202 POST is carried out,
-//! then the connection is closed without a reply) -> `--latency-ms` -> reply.
+//! then the connection is closed without a reply) -> `--latency-ms` ->
+//! `--post-reply-delay-ms` (a 202 POST's reply only) -> reply.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -207,7 +208,7 @@ async fn respond(
     };
     let is_post_range = route == Some(Route::PublicIps) && parts.method == Method::POST;
 
-    let (reply, drop) = {
+    let (reply, drop, delay) = {
         let mut core = shared.core.lock();
         shared.apply_due(&mut core, now);
         let key = format!(
@@ -267,6 +268,19 @@ async fn respond(
             }
         };
         let drop = drop && reply.status == 202;
+        // Drawn for every 202 range POST that is answered, delay or not, so
+        // the stream stays aligned with the POSTs.
+        let delay = is_post_range
+            && reply.status == 202
+            && !drop
+            && faults::chance(
+                &mut core.streams.reply_delay,
+                shared.config.post_reply_delay_rate,
+            )
+            && !shared.config.post_reply_delay.is_zero();
+        if delay {
+            core.stats.delayed_replies += 1;
+        }
         if drop {
             core.stats.dropped += 1;
         } else {
@@ -276,7 +290,7 @@ async fn respond(
                 .entry(reply.status.to_string())
                 .or_default() += 1;
         }
-        (reply, drop)
+        (reply, drop, delay)
     };
 
     tracing::debug!(
@@ -297,6 +311,10 @@ async fn respond(
     }
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
+    }
+    if delay {
+        // The task already exists; only the answer is late.
+        tokio::time::sleep(shared.config.post_reply_delay).await;
     }
     if drop {
         return Err(DropConnection);

@@ -122,6 +122,8 @@ pub struct Stats {
     pub max_requests_in_one_second: u64,
     pub rejected_503: u64,
     pub dropped: u64,
+    /// Range POST replies held back by `--post-reply-delay-ms` (beyond the spec).
+    pub delayed_replies: u64,
 }
 
 /// Everything mutable.
@@ -139,6 +141,8 @@ pub struct Core {
     pub window: Window,
     /// Authenticated `/api/` requests so far (for `--expire-every`).
     pub auth_count: u64,
+    /// Every token issued, for [`super::SimHandle::issued_tokens`].
+    pub issued_tokens: Vec<String>,
 }
 
 /// The simulator: configuration, backup servers, and the state.
@@ -205,6 +209,7 @@ impl Shared {
                 streams,
                 window: Window::default(),
                 auth_count: 0,
+                issued_tokens: Vec::new(),
             }),
         };
         Ok(shared)
@@ -251,6 +256,7 @@ impl Shared {
         core.streams = streams;
         core.window = Window::default();
         core.auth_count = 0;
+        core.issued_tokens.clear();
         self.save(&core);
         Ok(())
     }
