@@ -39,10 +39,10 @@ pub enum Command {
 /// Logging flags, shared by every command.
 #[derive(Debug, Args, Clone)]
 pub struct LogArgs {
-    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    /// More log output (default warnings; -v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Less output (-q warnings only, -qq errors only).
+    /// Less output (-q errors only and no progress, -qq nothing but the result).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub quiet: u8,
     /// Log line format on stderr.

@@ -172,10 +172,16 @@ impl ConnectionSettings {
         Ok(ConnectionSettings {
             server: normalize_server_url(&server)?,
             user,
-            password_file: args
-                .password_file
-                .clone()
-                .or_else(|| file.password_file.clone()),
+            // Command line, then environment, then the file: a --password-file
+            // given here beats IPIMPORT_PASSWORD, which beats the config's
+            // password_file. Decided now so resolve_password stays simple.
+            password_file: args.password_file.clone().or_else(|| {
+                if std::env::var_os("IPIMPORT_PASSWORD").is_some() {
+                    None
+                } else {
+                    file.password_file.clone()
+                }
+            }),
             ca_cert: args.ca_cert.clone().or_else(|| file.ca_cert.clone()),
             insecure: args.insecure || file.insecure.unwrap_or(false),
             wire: args.wire.or(file.wire).unwrap_or(Wire::Xml),
@@ -295,12 +301,11 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The password, from `IPIMPORT_PASSWORD`, then the password file, then a
-/// prompt when standard input is a terminal.
+/// The password: from the password file when one is set (`--password-file`,
+/// or the config's `password_file` when `IPIMPORT_PASSWORD` is unset: see
+/// [`ConnectionSettings::resolve`]), else `IPIMPORT_PASSWORD`, else a prompt
+/// when standard input is a terminal.
 pub fn resolve_password(settings: &ConnectionSettings) -> anyhow::Result<Secret> {
-    if let Ok(p) = std::env::var("IPIMPORT_PASSWORD") {
-        return Ok(Secret::new(p));
-    }
     if let Some(path) = &settings.password_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             fatal(
@@ -310,6 +315,9 @@ pub fn resolve_password(settings: &ConnectionSettings) -> anyhow::Result<Secret>
         })?;
         let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
         return Ok(Secret::new(line));
+    }
+    if let Ok(p) = std::env::var("IPIMPORT_PASSWORD") {
+        return Ok(Secret::new(p));
     }
     if std::io::stdin().is_terminal() {
         let p = rpassword::prompt_password(format!("Password for {}: ", settings.user))

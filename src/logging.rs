@@ -2,17 +2,30 @@
 //! that stdout stays clean for `--format json`.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogArgs, LogFormat};
 
+/// Set by `-q`: progress output stays off too.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Whether the user asked for less output (`-q`).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// Install the global subscriber. `RUST_LOG`, when set, wins over -v/-q.
+///
+/// By default only warnings are logged: the command's own output (summary,
+/// progress) says what happened, so a cron job's mail stays short.
 pub fn init(args: &LogArgs) {
+    QUIET.store(args.quiet > 0, Ordering::Relaxed);
     let level = match (args.verbose as i32) - (args.quiet as i32) {
-        i32::MIN..=-2 => "error",
-        -1 => "warn",
-        0 => "warn,ipimport=info",
+        i32::MIN..=-2 => "off",
+        -1 => "error",
+        0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",

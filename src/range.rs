@@ -371,6 +371,16 @@ impl IpRange {
         (self.last - self.first).saturating_add(1)
     }
 
+    /// The number of addresses as decimal text, exact even for `::/0`
+    /// (2^128, one more than [`IpRange::count`] can hold).
+    pub fn count_text(&self) -> String {
+        if self.family == Family::V6 && self.first == 0 && self.last == u128::MAX {
+            "340282366920938463463374607431768211456".to_string()
+        } else {
+            self.count().to_string()
+        }
+    }
+
     /// Whether `value` (of this family) lies in the range.
     pub fn contains(&self, family: Family, value: u128) -> bool {
         self.family == family && self.first <= value && value <= self.last
@@ -527,6 +537,12 @@ mod tests {
         assert_eq!(r("2001:db8::1 - 2001:db8::ff").count(), 255);
         assert_eq!(r("0.0.0.0/0").count(), 1 << 32);
         assert_eq!(r("::/0").count(), u128::MAX);
+        // 2^128.
+        assert_eq!(
+            r("::/0").count_text(),
+            "340282366920938463463374607431768211456"
+        );
+        assert_eq!(r("0.0.0.0/0").count_text(), "4294967296");
         assert_eq!(r("64:ff9b::1.2.3.4").family(), Family::V6);
     }
 

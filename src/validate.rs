@@ -543,8 +543,9 @@ pub fn check_row<'r>(
                 Diagnostic::error(
                     "range-too-large",
                     format!(
-                        "{range} holds {count} addresses, more than the {} allowed per row; \
+                        "{range} holds {} addresses, more than the {} allowed per row; \
                          split it, or raise --max-range-size (at most 16777216)",
+                        range.count_text(),
                         ctx.max_range_size
                     ),
                     src,

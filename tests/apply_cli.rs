@@ -454,3 +454,58 @@ fn demo_applies_the_samples_against_the_in_process_simulator() {
     assert!(report["summary"]["rows_ok"].as_u64().unwrap() > 0);
     assert_eq!(report["summary"]["rows_failed"], 0);
 }
+
+#[test]
+fn password_sources_follow_command_line_then_environment_then_config() {
+    let sim = Sim::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, "range\n203.0.113.7\n").unwrap();
+    let right = tmp.path().join("right.pw");
+    let wrong = tmp.path().join("wrong.pw");
+    std::fs::write(&right, "admin\n").unwrap();
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let config = |pw: &Path| {
+        let path = tmp.path().join("ipimport.toml");
+        std::fs::write(
+            &path,
+            format!("password_file = {:?}\n", pw.display().to_string()),
+        )
+        .unwrap();
+        path
+    };
+    // Each case: extra arguments, IPIMPORT_PASSWORD, and whether logon works.
+    let plan = |args: &[&std::ffi::OsStr], env_password: &str| {
+        let out = finish(
+            Command::new(BIN)
+                .args(["plan", "--backup-server", "backup01"])
+                .args(args)
+                .arg(&input)
+                .env("IPIMPORT_SERVER", &sim.base)
+                .env("IPIMPORT_USER", "admin")
+                .env("IPIMPORT_PASSWORD", env_password)
+                .env_remove("IPIMPORT_CONFIG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        out.status.code()
+    };
+    // --password-file on the command line beats the environment...
+    assert_eq!(
+        plan(&["--password-file".as_ref(), right.as_os_str()], "wrong"),
+        Some(0)
+    );
+    assert_eq!(
+        plan(&["--password-file".as_ref(), wrong.as_os_str()], "admin"),
+        Some(3)
+    );
+    // ...and the environment beats the config file's password_file.
+    let wrong_config = config(&wrong);
+    assert_eq!(
+        plan(&["--config".as_ref(), wrong_config.as_os_str()], "admin"),
+        Some(0)
+    );
+}

@@ -149,6 +149,16 @@ pub fn http_client(settings: &ConnectionSettings) -> anyhow::Result<reqwest::Cli
                 format!("--ca-cert {} is not a PEM certificate: {e}", path.display()),
             )
         })?;
+        if certs.is_empty() {
+            return Err(crate::exit::fatal(
+                crate::exit::Exit::Invalid,
+                format!(
+                    "--ca-cert {} holds no PEM certificate (no '-----BEGIN CERTIFICATE-----' block); \
+                     export the server's certificate in PEM form",
+                    path.display()
+                ),
+            ));
+        }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }

@@ -41,7 +41,7 @@ impl Progress {
     pub fn start(mode: ProgressMode, total: u64) -> Progress {
         let counters = Arc::new(Counters::default());
         counters.total.store(total, Ordering::Relaxed);
-        let quiet = !tracing::enabled!(tracing::Level::INFO);
+        let quiet = crate::logging::quiet();
         let mode = match mode {
             ProgressMode::Auto if quiet => ProgressMode::Off,
             other => other,
