@@ -176,6 +176,22 @@ async fn happy_path(wire: Wire) {
     for f in ["journal.jsonl", "report.json", "report.csv", "report.md"] {
         assert!(out.run_dir.join(f).is_file(), "{f}");
     }
+    // The input's comments are echoed, in report.json and as report.csv's last column.
+    let comments: Vec<&str> = out.report.rows.iter().map(|r| r.comment.as_str()).collect();
+    assert_eq!(
+        comments,
+        [
+            "web",
+            "web extended",
+            "default server",
+            "v6 by name in capitals"
+        ]
+    );
+    let json = ipimport::report::read_report(&out.run_dir.join("report.json")).unwrap();
+    assert_eq!(json.rows, out.report.rows);
+    let csv = std::fs::read_to_string(out.run_dir.join("report.csv")).unwrap();
+    assert!(csv.starts_with("source,line,backup_server,first,last,status,detail,tasks,comment\n"));
+    assert!(csv.contains(",web extended\n"), "{csv}");
 
     // The same input again: nothing to send, every row present.
     let before = posts(&sim).await;
@@ -334,13 +350,12 @@ async fn invalid_rows_refuse_everything_unless_skip_invalid() {
 
 /// Many single-address rows, so faults hit many requests.
 fn many_rows(n: u32) -> (String, Vec<IpRange>) {
-    let mut csv = String::from("range\n");
+    let mut csv = String::from("range,note\n");
     let mut want = Vec::new();
     for i in 0..n {
         // Every other address: nothing merges.
         let a = format!("203.0.113.{}", i * 2);
-        csv.push_str(&a);
-        csv.push('\n');
+        csv.push_str(&format!("{a},row {i}\n"));
         want.push(IpRange::parse(&a).unwrap());
     }
     want.sort();
@@ -585,6 +600,10 @@ async fn interrupted_run_resumes_to_the_exact_pool() {
     let done = run(again).await.unwrap();
     assert_eq!(done.exit, Exit::Ok, "{:#?}", done.report.rows);
     assert!(done.report.resumed);
+    // Comments come back from the journal's plan record.
+    for (i, row) in done.report.rows.iter().enumerate() {
+        assert_eq!(row.comment, format!("row {i}"));
+    }
     assert_eq!(pool(&sim).await[&backup01()], want);
     assert_eq!(conflicting_posts(&sim).await, 0);
     sim.stop().await;

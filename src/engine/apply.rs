@@ -493,6 +493,7 @@ fn build_report(
             status: RowStatus::Invalid,
             detail: row.errors.join("; "),
             tasks: Vec::new(),
+            comment: row.comment.clone(),
         };
         let (Some(uid), true) = (&row.backup_server_uid, row.errors.is_empty()) else {
             rows.push(report_row);
