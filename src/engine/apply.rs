@@ -145,7 +145,7 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
             return Err(e.into_fatal());
         }
     };
-    if plan.batch.has_errors() && !request.validation.skip_invalid {
+    if plan.refused(request.validation.skip_invalid) {
         client.logoff().await;
         forget_empty_run_dir(&run_dir);
         let mut text = Vec::new();

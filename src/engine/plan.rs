@@ -140,10 +140,25 @@ impl Plan {
         self.batch.ranges.iter().map(|m| m.range.count()).sum()
     }
 
+    /// Whether `apply` would refuse to send anything: some rows are invalid
+    /// and `--skip-invalid` was not given.
+    pub fn refused(&self, skip_invalid: bool) -> bool {
+        self.batch.has_errors() && !skip_invalid
+    }
+
+    /// The requests `apply` would send: none when it would refuse.
+    pub fn would_send(&self, skip_invalid: bool) -> &[(String, IpRange)] {
+        if self.refused(skip_invalid) {
+            &[]
+        } else {
+            &self.requests
+        }
+    }
+
     /// The `to_submit` list of `plan --format json`.
-    pub fn to_submit_json(&self) -> serde_json::Value {
+    pub fn to_submit_json(&self, skip_invalid: bool) -> serde_json::Value {
         serde_json::Value::Array(
-            self.requests
+            self.would_send(skip_invalid)
                 .iter()
                 .map(|(uid, r)| {
                     serde_json::json!({
@@ -158,10 +173,10 @@ impl Plan {
     }
 
     /// `plan --format json`: the validate JSON plus `to_submit` and `addresses_present`.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self, skip_invalid: bool) -> serde_json::Value {
         let mut v = self.batch.to_json();
         if let Some(map) = v.as_object_mut() {
-            map.insert("to_submit".into(), self.to_submit_json());
+            map.insert("to_submit".into(), self.to_submit_json(skip_invalid));
             map.insert(
                 "addresses_present".into(),
                 serde_json::Value::from(self.addresses_present as u64),
@@ -171,25 +186,40 @@ impl Plan {
     }
 
     /// `plan` text: the validate text, then what would be sent.
-    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    pub fn write_text(
+        &self,
+        out: &mut dyn std::io::Write,
+        skip_invalid: bool,
+    ) -> std::io::Result<()> {
         self.batch.write_text(out)?;
         writeln!(out)?;
         let to_send: u128 = self.requests.iter().map(|(_, r)| r.count()).sum();
         let addresses = |n: u128| format!("{n} address{}", if n == 1 { "" } else { "es" });
+        let requests = |n: usize| format!("{n} request{}", if n == 1 { "" } else { "s" });
         write!(
             out,
             "{} of {} desired addresses are already in the pool; ",
             self.addresses_present,
             self.addresses_desired(),
         )?;
+        if self.refused(skip_invalid) {
+            // apply refuses the whole batch: say so, and what the valid rows would need.
+            writeln!(
+                out,
+                "apply would send nothing until the invalid rows are fixed \
+                 (with --skip-invalid: {}, {}).",
+                requests(self.requests.len()),
+                addresses(to_send)
+            )?;
+            return Ok(());
+        }
         if self.requests.is_empty() {
             writeln!(out, "nothing to send.")?;
         } else {
             writeln!(
                 out,
-                "{} request{} would add {}:",
-                self.requests.len(),
-                if self.requests.len() == 1 { "" } else { "s" },
+                "{} would add {}:",
+                requests(self.requests.len()),
                 addresses(to_send)
             )?;
         }
