@@ -610,6 +610,52 @@ async fn interrupted_run_resumes_to_the_exact_pool() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_progress_counts_the_requests_of_the_run() {
+    let sim = common::sim(SimConfig {
+        task_time: Duration::from_millis(150),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    // 40 single addresses: 40 requests, and a reconciled one is cut into at
+    // most one piece, so the run has 40 requests however it is interrupted.
+    let (csv, want) = many_rows(40);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let run_dir = tmp.path().join("run");
+    let mut req = request(&sim, Wire::Xml, &[input], &run_dir);
+    req.engine.rate = 20;
+    req.engine.concurrency = 4;
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        cancel.cancel();
+    });
+    let out = run(req.clone()).await.unwrap();
+    assert_eq!(out.exit, Exit::Interrupted);
+    assert_eq!(out.progress.total, 40);
+    assert!(out.progress.finished < 40, "{:?}", out.progress);
+
+    // What a resume starts from: the journal's requests, finished ones counted.
+    let events = ipimport::engine::recorder::read_events(&run_dir.join("journal.jsonl")).unwrap();
+    let (_, state) = apply::replay(&events).unwrap();
+    let start = state.progress_counts();
+    assert_eq!(start.total, 40, "{start:?}");
+    assert_eq!(start.finished, out.progress.finished);
+
+    let mut again = req;
+    again.inputs.clear();
+    again.resume = Some(run_dir.clone());
+    again.cancel = CancellationToken::new();
+    let done = run(again).await.unwrap();
+    assert_eq!(done.exit, Exit::Ok, "{:#?}", done.report.rows);
+    // Reconciled requests were replaced by their pieces, not added to.
+    assert_eq!(done.progress.total, 40, "{:?}", done.progress);
+    assert_eq!(done.progress.finished, 40, "{:?}", done.progress);
+    assert_eq!(pool(&sim).await[&backup01()], want);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_run_directory_exits_4() {
     let sim = common::sim(common::quick()).await;
     let tmp = tempfile::tempdir().unwrap();
