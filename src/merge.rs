@@ -227,9 +227,28 @@ pub fn merge_items(items: &mut [Item]) -> (MergedItems, Vec<Overlap>) {
     (MergedItems { bounds }, overlaps)
 }
 
+/// A row that overlaps (or repeats) an earlier row of the same backup
+/// server, by source: what [`merge_with_overlaps`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowOverlap {
+    pub backup_server: String,
+    pub row: SourceRef,
+    pub row_range: IpRange,
+    pub other: SourceRef,
+    pub other_range: IpRange,
+}
+
 /// Merge per (backup server, family), overlapping AND adjacent; output sorted
 /// by (backup_server, range).
 pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
+    merge_with_overlaps(items).0
+}
+
+/// [`merge`], and the rows overlapping an earlier row of the same backup
+/// server, found by the same sweep (each row named at most once).
+pub fn merge_with_overlaps(
+    items: Vec<(String, IpRange, SourceRef)>,
+) -> (Vec<MergedRange>, Vec<RowOverlap>) {
     let servers: BTreeMap<&str, u32> = items
         .iter()
         .map(|(s, _, _)| s.as_str())
@@ -256,8 +275,22 @@ pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
         })
         .collect();
     let names: Vec<&str> = servers.keys().copied().collect();
-    let (merged, _) = merge_items(&mut compact);
-    (0..merged.len())
+    let (merged, overlaps) = merge_items(&mut compact);
+    let source = |it: &Item| SourceRef {
+        source: files[it.file as usize].clone(),
+        line: it.line,
+    };
+    let overlaps = overlaps
+        .iter()
+        .map(|o| RowOverlap {
+            backup_server: names[o.row.server as usize].to_string(),
+            row: source(&o.row),
+            row_range: o.row.range,
+            other: source(&o.other),
+            other_range: o.other.range,
+        })
+        .collect();
+    let ranges = (0..merged.len())
         .map(|m| {
             let group = &compact[merged.items(m)];
             let (server, range) = hull(group);
@@ -273,7 +306,8 @@ pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
                     .collect(),
             }
         })
-        .collect()
+        .collect();
+    (ranges, overlaps)
 }
 
 #[cfg(test)]

@@ -373,6 +373,53 @@ fn plan_prints_what_apply_would_send_and_writes_nothing() {
 }
 
 #[test]
+fn plan_with_invalid_rows_submits_nothing_unless_skip_invalid() {
+    let sim = Sim::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, "range\n203.0.113.0/30\n010.1.1.1\n198.51.100.9\n").unwrap();
+    let plan = |extra: &[&str]| {
+        finish(
+            Command::new(BIN)
+                .args(["plan", "--backup-server", "backup01"])
+                .args(extra)
+                .arg(&input)
+                .env("IPIMPORT_SERVER", &sim.base)
+                .env("IPIMPORT_USER", "admin")
+                .env("IPIMPORT_PASSWORD", "admin")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // apply would refuse the batch: nothing to submit, exit 2.
+    let out = plan(&["--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rows_invalid"], 1);
+    assert_eq!(v["to_submit"], serde_json::json!([]));
+    let out = plan(&["--format", "text"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "apply would send nothing until the invalid rows are fixed \
+             (with --skip-invalid: 2 requests, 5 addresses)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("POST "), "{text}");
+    // With --skip-invalid, the valid rows' requests; the exit stays 2.
+    let out = plan(&["--format", "json", "--skip-invalid"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["to_submit"].as_array().unwrap().len(), 2);
+    assert!(sim.addresses().is_empty(), "plan writes nothing");
+}
+
+#[test]
 fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
     let sim = Sim::start(&["--task-ms", "150", "--finish-lag-ms", "30"]);
     let tmp = tempfile::tempdir().unwrap();

@@ -176,6 +176,22 @@ async fn happy_path(wire: Wire) {
     for f in ["journal.jsonl", "report.json", "report.csv", "report.md"] {
         assert!(out.run_dir.join(f).is_file(), "{f}");
     }
+    // The input's comments are echoed, in report.json and as report.csv's last column.
+    let comments: Vec<&str> = out.report.rows.iter().map(|r| r.comment.as_str()).collect();
+    assert_eq!(
+        comments,
+        [
+            "web",
+            "web extended",
+            "default server",
+            "v6 by name in capitals"
+        ]
+    );
+    let json = ipimport::report::read_report(&out.run_dir.join("report.json")).unwrap();
+    assert_eq!(json.rows, out.report.rows);
+    let csv = std::fs::read_to_string(out.run_dir.join("report.csv")).unwrap();
+    assert!(csv.starts_with("source,line,backup_server,first,last,status,detail,tasks,comment\n"));
+    assert!(csv.contains(",web extended\n"), "{csv}");
 
     // The same input again: nothing to send, every row present.
     let before = posts(&sim).await;
@@ -334,13 +350,12 @@ async fn invalid_rows_refuse_everything_unless_skip_invalid() {
 
 /// Many single-address rows, so faults hit many requests.
 fn many_rows(n: u32) -> (String, Vec<IpRange>) {
-    let mut csv = String::from("range\n");
+    let mut csv = String::from("range,note\n");
     let mut want = Vec::new();
     for i in 0..n {
         // Every other address: nothing merges.
         let a = format!("203.0.113.{}", i * 2);
-        csv.push_str(&a);
-        csv.push('\n');
+        csv.push_str(&format!("{a},row {i}\n"));
         want.push(IpRange::parse(&a).unwrap());
     }
     want.sort();
@@ -585,8 +600,58 @@ async fn interrupted_run_resumes_to_the_exact_pool() {
     let done = run(again).await.unwrap();
     assert_eq!(done.exit, Exit::Ok, "{:#?}", done.report.rows);
     assert!(done.report.resumed);
+    // Comments come back from the journal's plan record.
+    for (i, row) in done.report.rows.iter().enumerate() {
+        assert_eq!(row.comment, format!("row {i}"));
+    }
     assert_eq!(pool(&sim).await[&backup01()], want);
     assert_eq!(conflicting_posts(&sim).await, 0);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_progress_counts_the_requests_of_the_run() {
+    let sim = common::sim(SimConfig {
+        task_time: Duration::from_millis(150),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    // 40 single addresses: 40 requests, and a reconciled one is cut into at
+    // most one piece, so the run has 40 requests however it is interrupted.
+    let (csv, want) = many_rows(40);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let run_dir = tmp.path().join("run");
+    let mut req = request(&sim, Wire::Xml, &[input], &run_dir);
+    req.engine.rate = 20;
+    req.engine.concurrency = 4;
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        cancel.cancel();
+    });
+    let out = run(req.clone()).await.unwrap();
+    assert_eq!(out.exit, Exit::Interrupted);
+    assert_eq!(out.progress.total, 40);
+    assert!(out.progress.finished < 40, "{:?}", out.progress);
+
+    // What a resume starts from: the journal's requests, finished ones counted.
+    let events = ipimport::engine::recorder::read_events(&run_dir.join("journal.jsonl")).unwrap();
+    let (_, state) = apply::replay(&events).unwrap();
+    let start = state.progress_counts();
+    assert_eq!(start.total, 40, "{start:?}");
+    assert_eq!(start.finished, out.progress.finished);
+
+    let mut again = req;
+    again.inputs.clear();
+    again.resume = Some(run_dir.clone());
+    again.cancel = CancellationToken::new();
+    let done = run(again).await.unwrap();
+    assert_eq!(done.exit, Exit::Ok, "{:#?}", done.report.rows);
+    // Reconciled requests were replaced by their pieces, not added to.
+    assert_eq!(done.progress.total, 40, "{:?}", done.progress);
+    assert_eq!(done.progress.finished, 40, "{:?}", done.progress);
+    assert_eq!(pool(&sim).await[&backup01()], want);
     sim.stop().await;
 }
 

@@ -64,6 +64,7 @@ fn fixture() -> RunReport {
         } else {
             vec![]
         },
+        comment: format!("ticket {line}"),
     };
     let rows = vec![
         row(

@@ -1,9 +1,10 @@
 //! `ipimport plan INPUT... --server URL --user NAME [--backup-server NAME|UID]
-//! [--max-per-request N] [--format text|json]`
+//! [--max-per-request N] [--skip-invalid] [--format text|json]`
 //!
 //! Validates and merges like `validate`, resolves backup server names, reads
 //! the live pool and prints what `apply` would submit (`to_submit`) and how
-//! many desired addresses are present already. Reads only.
+//! many desired addresses are present already. Reads only. With invalid rows
+//! and no `--skip-invalid`, apply would send nothing, so `to_submit` is empty.
 //!
 //! ```text
 //! $ IPIMPORT_PASSWORD=... ipimport plan --server https://em01:9398 --user admin \
@@ -66,10 +67,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let mut out = stdout.lock();
     match validation.format {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan.to_json())?;
+            serde_json::to_writer_pretty(&mut out, &plan.to_json(validation.skip_invalid))?;
             writeln!(out)?;
         }
-        OutputFormat::Text => plan.write_text(&mut out)?,
+        OutputFormat::Text => plan.write_text(&mut out, validation.skip_invalid)?,
     }
     out.flush()?;
     Ok(if plan.batch.has_errors() {

@@ -20,7 +20,7 @@ use crate::em::retry::RetryPolicy;
 use crate::engine::events::{Event, PlanRecord};
 use crate::engine::execute::{Ending, Engine, ExecStats, Req, ReqStatus, RunState};
 use crate::engine::plan;
-use crate::engine::progress::{Progress, ProgressMode};
+use crate::engine::progress::{Progress, ProgressCounts, ProgressMode};
 use crate::engine::recorder::{Recorder, read_events};
 use crate::engine::rundir::RunDir;
 use crate::exit::{Exit, fatal};
@@ -51,6 +51,8 @@ pub struct ApplyOutcome {
     pub exit: Exit,
     pub run_dir: PathBuf,
     pub report: RunReport,
+    /// The progress counters at the end: requests of the run and how many finished.
+    pub progress: ProgressCounts,
 }
 
 /// Where a run came from, as its journal records it (for `--resume`).
@@ -145,7 +147,7 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
             return Err(e.into_fatal());
         }
     };
-    if plan.batch.has_errors() && !request.validation.skip_invalid {
+    if plan.refused(request.validation.skip_invalid) {
         client.logoff().await;
         forget_empty_run_dir(&run_dir);
         let mut text = Vec::new();
@@ -191,14 +193,14 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
             return Err(e);
         }
     };
-    let total = state.reqs.len() as u64;
+    let counts = state.progress_counts();
     let engine = Arc::new(Engine {
         client,
         journal,
         state: Mutex::new(state),
         settings: request.engine.clone(),
         policy: RetryPolicy::new(request.engine.retries),
-        progress: Progress::start(request.progress, total),
+        progress: Progress::start(request.progress, counts),
         cancel: request.cancel.clone(),
         stats: Mutex::new(ExecStats::default()),
     });
@@ -241,6 +243,7 @@ async fn resume(request: ApplyRequest, dir: &Path) -> anyhow::Result<ApplyOutcom
         .iter()
         .filter(|r| matches!(r.status, ReqStatus::Unknown | ReqStatus::Recheck))
         .count() as u64;
+    let counts = state.progress_counts();
     tracing::info!(open, run_dir = %dir.display(), "resuming");
     let engine = Arc::new(Engine {
         client,
@@ -248,7 +251,7 @@ async fn resume(request: ApplyRequest, dir: &Path) -> anyhow::Result<ApplyOutcom
         state: Mutex::new(state),
         settings: request.engine.clone(),
         policy: RetryPolicy::new(request.engine.retries),
-        progress: Progress::start(request.progress, open),
+        progress: Progress::start(request.progress, counts),
         cancel: request.cancel.clone(),
         stats: Mutex::new(ExecStats::default()),
     });
@@ -428,6 +431,7 @@ async fn finish(
         exit,
         run_dir: run_dir.path().to_path_buf(),
         report,
+        progress: engine.progress.counts(),
     })
 }
 
@@ -493,6 +497,7 @@ fn build_report(
             status: RowStatus::Invalid,
             detail: row.errors.join("; "),
             tasks: Vec::new(),
+            comment: row.comment.clone(),
         };
         let (Some(uid), true) = (&row.backup_server_uid, row.errors.is_empty()) else {
             rows.push(report_row);

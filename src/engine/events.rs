@@ -106,6 +106,8 @@ pub struct PlanRow {
     pub backup_server_uid: Option<String>,
     pub first: String,
     pub last: String,
+    /// The input's comment cell (empty when none), echoed in the report.
+    #[serde(default)]
     pub comment: String,
     /// The reasons the row is invalid; empty for a valid row.
     pub errors: Vec<String>,

@@ -18,7 +18,7 @@ use crate::em::error::EmError;
 use crate::em::retry::RetryPolicy;
 use crate::engine::cut::missing_pieces;
 use crate::engine::events::{Event, RangeText};
-use crate::engine::progress::Progress;
+use crate::engine::progress::{Progress, ProgressCounts};
 use crate::engine::recorder::Recorder;
 use crate::range::IpRange;
 
@@ -123,6 +123,32 @@ impl RunState {
             None => d,
             Some(t) => (t * 7 + d) / 8,
         });
+    }
+
+    /// The progress counters this state implies. A reconciled request is
+    /// replaced by the pieces cut from it; one with no piece (its addresses
+    /// were all in the pool) counts as one finished request. Finished means
+    /// succeeded, failed or given up (`NotSent`).
+    pub fn progress_counts(&self) -> ProgressCounts {
+        let parents: HashSet<u64> = self.reqs.iter().filter_map(|r| r.parent).collect();
+        let mut counts = ProgressCounts::default();
+        for r in &self.reqs {
+            let replaced = r.status == ReqStatus::Reconciled && parents.contains(&r.id);
+            if replaced {
+                continue;
+            }
+            counts.total += 1;
+            if matches!(
+                r.status,
+                ReqStatus::Succeeded
+                    | ReqStatus::TaskFailed
+                    | ReqStatus::NotSent
+                    | ReqStatus::Reconciled
+            ) {
+                counts.finished += 1;
+            }
+        }
+        counts
     }
 
     /// Push a new pending request and return its id.
@@ -544,8 +570,7 @@ impl Engine {
             self.settled_pools(&uids).await?
         };
         let mut events = Vec::new();
-        let mut added = 0u64;
-        {
+        let counts = {
             let mut st = self.lock();
             for &id in doubtful.iter().chain(recheck) {
                 let (uid, range) = {
@@ -559,7 +584,6 @@ impl Engine {
                     .iter()
                     .map(|p| st.push(uid.clone(), *p, Some(id)))
                     .collect();
-                added += then.len() as u64;
                 st.reqs[id as usize].status = ReqStatus::Reconciled;
                 events.push(Event::Reconciled {
                     req: id,
@@ -567,9 +591,10 @@ impl Engine {
                     then,
                 });
             }
-        }
+            st.progress_counts()
+        };
         self.journal.record_all(&events)?;
-        self.progress.add_total(added);
+        self.progress.set_counts(counts);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! Shared by `plan` (which prints the result) and `apply` (which journals it
 //! and sends it). Reads only.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::em::client::{BackupServer, EmClient};
 use crate::em::error::EmError;
@@ -13,10 +13,13 @@ use crate::engine::events::{PlanRecord, PlanRow, PlannedRequest, PoolRanges, Ran
 use crate::merge;
 use crate::pipeline::Batch;
 use crate::range::IpRange;
-use crate::validate::Diagnostic;
+use crate::validate::{Diagnostic, overlap_diagnostic};
 
 /// Code of the diagnostic for a backup server Enterprise Manager does not know.
 pub const UNKNOWN_BACKUP_SERVER: &str = "unknown-backup-server";
+
+/// Codes of the warnings [`overlap_diagnostic`] gives.
+const OVERLAP_CODES: [&str; 2] = ["overlap", "duplicate"];
 
 /// A plan: the batch (rows resolved), the pools read, and the requests.
 #[derive(Debug)]
@@ -37,6 +40,11 @@ pub struct Plan {
 /// Resolve the batch's backup servers against `servers` (names compared
 /// case-insensitively, UIDs must exist). Rows naming an unknown one become
 /// invalid with a diagnostic; merged ranges are rebuilt by UID.
+///
+/// Rows that overlap only once two spellings of one server (name and UID,
+/// `backup01` and `BACKUP01`) are seen as one get the `overlap`/`duplicate`
+/// warning the first merge, by name, could not give; a row it already warned
+/// about is not warned about again.
 pub fn resolve_backup_servers(batch: &mut Batch, servers: &[BackupServer]) -> Vec<Option<String>> {
     let mut lookup: HashMap<String, &str> = HashMap::new();
     for s in servers {
@@ -81,7 +89,33 @@ pub fn resolve_backup_servers(batch: &mut Batch, servers: &[BackupServer]) -> Ve
     }
     batch.rows_invalid += newly_invalid.len() as u64;
     batch.diagnostics.extend(newly_invalid);
-    batch.ranges = merge::merge(items);
+    let (ranges, overlaps) = merge::merge_with_overlaps(items);
+    batch.ranges = ranges;
+    let warned: HashSet<(&str, u64)> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| OVERLAP_CODES.contains(&d.code))
+        .map(|d| (d.source.as_str(), d.line))
+        .collect();
+    let names: HashMap<&str, &str> = servers
+        .iter()
+        .map(|s| (s.uid.as_str(), s.name.as_str()))
+        .collect();
+    let found: Vec<Diagnostic> = overlaps
+        .iter()
+        .filter(|o| !warned.contains(&(&*o.row.source, o.row.line)))
+        .map(|o| {
+            let uid = o.backup_server.as_str();
+            overlap_diagnostic(
+                &o.row,
+                &o.row_range,
+                &o.other,
+                &o.other_range,
+                names.get(uid).copied().unwrap_or(uid),
+            )
+        })
+        .collect();
+    batch.diagnostics.extend(found);
     uids
 }
 
@@ -140,10 +174,25 @@ impl Plan {
         self.batch.ranges.iter().map(|m| m.range.count()).sum()
     }
 
+    /// Whether `apply` would refuse to send anything: some rows are invalid
+    /// and `--skip-invalid` was not given.
+    pub fn refused(&self, skip_invalid: bool) -> bool {
+        self.batch.has_errors() && !skip_invalid
+    }
+
+    /// The requests `apply` would send: none when it would refuse.
+    pub fn would_send(&self, skip_invalid: bool) -> &[(String, IpRange)] {
+        if self.refused(skip_invalid) {
+            &[]
+        } else {
+            &self.requests
+        }
+    }
+
     /// The `to_submit` list of `plan --format json`.
-    pub fn to_submit_json(&self) -> serde_json::Value {
+    pub fn to_submit_json(&self, skip_invalid: bool) -> serde_json::Value {
         serde_json::Value::Array(
-            self.requests
+            self.would_send(skip_invalid)
                 .iter()
                 .map(|(uid, r)| {
                     serde_json::json!({
@@ -158,10 +207,10 @@ impl Plan {
     }
 
     /// `plan --format json`: the validate JSON plus `to_submit` and `addresses_present`.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self, skip_invalid: bool) -> serde_json::Value {
         let mut v = self.batch.to_json();
         if let Some(map) = v.as_object_mut() {
-            map.insert("to_submit".into(), self.to_submit_json());
+            map.insert("to_submit".into(), self.to_submit_json(skip_invalid));
             map.insert(
                 "addresses_present".into(),
                 serde_json::Value::from(self.addresses_present as u64),
@@ -171,25 +220,40 @@ impl Plan {
     }
 
     /// `plan` text: the validate text, then what would be sent.
-    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    pub fn write_text(
+        &self,
+        out: &mut dyn std::io::Write,
+        skip_invalid: bool,
+    ) -> std::io::Result<()> {
         self.batch.write_text(out)?;
         writeln!(out)?;
         let to_send: u128 = self.requests.iter().map(|(_, r)| r.count()).sum();
         let addresses = |n: u128| format!("{n} address{}", if n == 1 { "" } else { "es" });
+        let requests = |n: usize| format!("{n} request{}", if n == 1 { "" } else { "s" });
         write!(
             out,
             "{} of {} desired addresses are already in the pool; ",
             self.addresses_present,
             self.addresses_desired(),
         )?;
+        if self.refused(skip_invalid) {
+            // apply refuses the whole batch: say so, and what the valid rows would need.
+            writeln!(
+                out,
+                "apply would send nothing until the invalid rows are fixed \
+                 (with --skip-invalid: {}, {}).",
+                requests(self.requests.len()),
+                addresses(to_send)
+            )?;
+            return Ok(());
+        }
         if self.requests.is_empty() {
             writeln!(out, "nothing to send.")?;
         } else {
             writeln!(
                 out,
-                "{} request{} would add {}:",
-                self.requests.len(),
-                if self.requests.len() == 1 { "" } else { "s" },
+                "{} would add {}:",
+                requests(self.requests.len()),
                 addresses(to_send)
             )?;
         }
@@ -263,5 +327,83 @@ impl Plan {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ValidationSettings;
+    use crate::pipeline::{InputOptions, load_batch};
+
+    /// (code, line, message) of the overlap and duplicate warnings.
+    fn overlap_warnings(batch: &Batch) -> Vec<(&'static str, u64, String)> {
+        let mut v: Vec<_> = batch
+            .diagnostics
+            .iter()
+            .filter(|d| OVERLAP_CODES.contains(&d.code))
+            .map(|d| (d.code, d.line, d.message.clone()))
+            .collect();
+        v.sort_by_key(|(_, line, _)| *line);
+        v
+    }
+
+    #[test]
+    fn rows_of_one_server_spelled_two_ways_are_warned_about_once() {
+        let uid = "urn:veeam:BackupServer:9b1c8a3e-0000-4000-8000-000000000001";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(
+            &path,
+            format!(
+                "backup_server,range\n\
+                 backup01,203.0.113.0/28\n\
+                 BACKUP01,203.0.113.8-203.0.113.20\n\
+                 {uid},203.0.113.0/28\n\
+                 backup01,198.51.100.0/30\n\
+                 backup01,198.51.100.2\n\
+                 BACKUP01,198.51.100.3\n"
+            ),
+        )
+        .unwrap();
+        let mut batch = load_batch(
+            &[path.display().to_string()],
+            &InputOptions::default(),
+            &ValidationSettings::default(),
+            true,
+        )
+        .unwrap();
+        // By name, only line 6 overlaps line 5 (both `backup01`).
+        let first: Vec<u64> = overlap_warnings(&batch).iter().map(|w| w.1).collect();
+        assert_eq!(first, vec![6]);
+        let servers = [BackupServer {
+            name: "backup01".into(),
+            uid: uid.into(),
+        }];
+        let uids = resolve_backup_servers(&mut batch, &servers);
+        assert!(uids.iter().all(|u| u.as_deref() == Some(uid)));
+        let warnings = overlap_warnings(&batch);
+        let lines: Vec<(&str, u64)> = warnings.iter().map(|w| (w.0, w.1)).collect();
+        // Line 3 overlaps line 2 and line 4 repeats line 2 once spellings are
+        // one server; line 7 repeats part of line 5's range. Line 6 keeps its
+        // one warning from the first pass.
+        assert_eq!(
+            lines,
+            vec![
+                ("overlap", 3),
+                ("duplicate", 4),
+                ("overlap", 6),
+                ("overlap", 7)
+            ]
+        );
+        let source = path.display().to_string();
+        assert!(
+            warnings[0].2.contains(&format!("of {source}:2"))
+                && warnings[0].2.contains("backup server backup01"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].2.contains(&format!("repeats {source}:2")));
+        assert_eq!(batch.ranges.len(), 2);
+        assert!(!batch.has_errors());
     }
 }

@@ -28,6 +28,16 @@ struct Counters {
     failed: AtomicU64,
 }
 
+/// The request counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressCounts {
+    /// Requests of the run: a reconciled request counts as the pieces cut
+    /// from it (see [`crate::engine::execute::RunState::progress_counts`]).
+    pub total: u64,
+    /// Of those, requests that reached their end (in this process or before it).
+    pub finished: u64,
+}
+
 /// Counters of the requests of a run, shown as they move.
 #[derive(Clone)]
 pub struct Progress {
@@ -37,10 +47,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Start showing progress of `total` requests.
-    pub fn start(mode: ProgressMode, total: u64) -> Progress {
+    /// Start showing progress of `counts.total` requests, `counts.finished`
+    /// of them already finished (by an earlier process, when resuming).
+    pub fn start(mode: ProgressMode, counts: ProgressCounts) -> Progress {
+        let ProgressCounts { total, finished } = counts;
         let counters = Arc::new(Counters::default());
         counters.total.store(total, Ordering::Relaxed);
+        counters.finished.store(finished, Ordering::Relaxed);
         let quiet = crate::logging::quiet();
         let mode = match mode {
             ProgressMode::Auto if quiet => ProgressMode::Off,
@@ -67,6 +80,7 @@ impl Progress {
                     )
                     .expect("a valid template"),
                 );
+                bar.set_position(finished);
                 bar.enable_steady_tick(Duration::from_millis(200));
                 Progress {
                     counters,
@@ -94,11 +108,24 @@ impl Progress {
         }
     }
 
-    /// More requests to send (reconciliation found addresses still missing).
-    pub fn add_total(&self, n: u64) {
-        self.counters.total.fetch_add(n, Ordering::Relaxed);
+    /// Reconciliation replaced requests by the pieces still missing: take
+    /// the counts from the run's state again.
+    pub fn set_counts(&self, counts: ProgressCounts) {
+        self.counters.total.store(counts.total, Ordering::Relaxed);
+        self.counters
+            .finished
+            .store(counts.finished, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
-            bar.inc_length(n);
+            bar.set_length(counts.total);
+            bar.set_position(counts.finished);
+        }
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> ProgressCounts {
+        ProgressCounts {
+            total: self.counters.total.load(Ordering::Relaxed),
+            finished: self.counters.finished.load(Ordering::Relaxed),
         }
     }
 

@@ -1,5 +1,6 @@
 //! `report.csv`: one record per input row with the `rows` fields of
 //! `report.json`, under a header naming them; `tasks` are joined with `;`.
+//! The row's `comment` comes last, after the contract's fields.
 //! Quoting is the csv crate's (RFC 4180), so commas, quotes and line breaks in
 //! a detail survive any spreadsheet or CSV reader.
 
@@ -7,8 +8,8 @@ use std::io::{self, Write};
 
 use super::RunReport;
 
-/// The header, in the order of the contract's `rows` fields.
-pub const HEADER: [&str; 8] = [
+/// The header: the contract's `rows` fields in order, then `comment`.
+pub const HEADER: [&str; 9] = [
     "source",
     "line",
     "backup_server",
@@ -17,6 +18,7 @@ pub const HEADER: [&str; 8] = [
     "status",
     "detail",
     "tasks",
+    "comment",
 ];
 
 /// Separator of task ids in the `tasks` column.
@@ -38,6 +40,7 @@ pub fn write(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             row.status.as_str(),
             &row.detail,
             &tasks,
+            &row.comment,
         ])?;
     }
     writer.flush()
@@ -78,6 +81,7 @@ mod tests {
                             .map(str::to_string)
                             .collect()
                     },
+                    comment: record[8].to_string(),
                 }
             })
             .collect();
@@ -90,9 +94,13 @@ mod tests {
         let mut out = Vec::new();
         write(&sample_report(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("source,line,backup_server,first,last,status,detail,tasks\n"));
+        assert!(
+            text.starts_with("source,line,backup_server,first,last,status,detail,tasks,comment\n")
+        );
         assert!(text.contains("\"pools/site a.csv\"") || text.contains("pools/site a.csv,2,"));
         assert!(text.contains("task-2;task-102"));
         assert!(text.contains("\"\"quotes\"\""));
+        // The comment is the last column, quoted like any other.
+        assert!(text.contains(",task-4;task-104,\"site A, \"\"rack 3\"\" | <b>old</b>\"\n"));
     }
 }

@@ -98,19 +98,20 @@ fn page(report: &RunReport) -> String {
     let _ = writeln!(h, "<h2>Rows ({})</h2>", report.rows.len());
     h.push_str(
         "<table class=\"rows\">\n<tr><th>source</th><th>line</th><th>backup server</th>\
-         <th>range</th><th>status</th><th>detail</th><th>tasks</th></tr>\n",
+         <th>range</th><th>status</th><th>detail</th><th>tasks</th><th>comment</th></tr>\n",
     );
     for row in &report.rows {
         let _ = writeln!(
             h,
             "<tr class=\"row {status}\"><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>\
-             <td><span class=\"badge {status}\">{status}</span></td><td class=\"detail\">{}</td><td>{}</td></tr>",
+             <td><span class=\"badge {status}\">{status}</span></td><td class=\"detail\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&row.source),
             row.line,
             esc(&row.backup_server),
             esc(&range_text(&row.first, &row.last)),
             esc(&row.detail),
             esc(&row.tasks.join(", ")),
+            esc(&row.comment),
             status = row.status,
         );
     }
@@ -241,6 +242,10 @@ mod tests {
                 row.line
             );
         }
+        // Every row echoes its comment in the last cell, escaped.
+        assert!(html.contains("<td>task-2, task-102</td><td>note 2</td></tr>"));
+        assert!(html.contains("<td>site A, &quot;rack 3&quot; | &lt;b&gt;old&lt;/b&gt;</td></tr>"));
+        assert!(html.contains("<th>tasks</th><th>comment</th></tr>"));
         assert!(html.contains("<h2>Summary</h2>"));
         assert!(html.contains("<h2>Requests (3)</h2>"));
         assert!(html.contains("<h2>Timings</h2>"));

@@ -92,7 +92,9 @@ mod tests {
                     "last",
                     "status",
                     "detail",
-                    "tasks"
+                    "tasks",
+                    // Beyond the contract: the row's comment, echoed.
+                    "comment"
                 ])
             );
         }
@@ -121,6 +123,18 @@ mod tests {
         assert!(v["requests"][2]["task_id"].is_null());
         assert!(v["requests"][2]["success"].is_null());
         assert_eq!(v["requests"][1]["success"], false);
+        assert_eq!(v["rows"][0]["comment"], "note 2");
+    }
+
+    #[test]
+    fn a_report_without_comments_still_loads() {
+        // report.json files written before rows had a `comment` key.
+        let mut v = serde_json::to_value(sample_report()).unwrap();
+        for row in v["rows"].as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("comment");
+        }
+        let back: RunReport = serde_json::from_value(v).unwrap();
+        assert!(back.rows.iter().all(|r| r.comment.is_empty()));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!   (failures = the server's doing, errors = the input's).
 //! - `skipped` rows carry `<skipped message=.../>`.
 //! - `created`/`present` rows pass; their status and detail are in `<system-out>`.
+//! - every row's `<system-out>` also carries its comment (`comment: ...`), if any.
 //!
 //! The suite's `<properties>` hold the run id, the server and whether it was
 //! resumed; `time` is the run's duration. Text is escaped by quick-xml, and
@@ -118,6 +119,10 @@ fn write_testcase<W: Write>(xml: &mut Writer<W>, row: &RowReport) -> io::Result<
             if !row.tasks.is_empty() {
                 out.push_str("\ntasks: ");
                 out.push_str(&xml_text(&row.tasks.join(", ")));
+            }
+            if !row.comment.is_empty() {
+                out.push_str("\ncomment: ");
+                out.push_str(&xml_text(&row.comment));
             }
             xml.create_element("system-out")
                 .write_text_content(BytesText::new(&out))?;
@@ -275,6 +280,9 @@ mod tests {
         assert!(attr(case, "name").unwrap().starts_with("a<b>&\"c\".csv:2 "));
         assert!(text.contains("bell\u{FFFD} and nul\u{FFFD} ]]> end"));
         assert!(text.contains("<script>alert(\"x\")</script>"));
+        // Comments reach <system-out>, escaped and intact.
+        assert!(text.contains("comment: note 2"));
+        assert!(text.contains("comment: site A, \"rack 3\" | <b>old</b>"));
         let prop = tags
             .iter()
             .find(|(n, a)| n == "property" && attr(a, "name") == Some("server"))

@@ -1,5 +1,5 @@
 //! `report.md`: the run for a person. A verdict line, the summary, the failed,
-//! invalid and skipped rows with their reasons, the requests that did not
+//! invalid and skipped rows with their reasons and comments, the requests that did not
 //! succeed, and the timings. Reads well as plain text and as rendered
 //! Markdown (GitHub, GitLab); table cells are escaped so that a `|` or a line
 //! break in a server message cannot break a table.
@@ -85,17 +85,21 @@ pub fn write(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "{advice}")?;
         writeln!(out)?;
-        writeln!(out, "| source | line | backup server | range | reason |")?;
-        writeln!(out, "| --- | ---: | --- | --- | --- |")?;
+        writeln!(
+            out,
+            "| source | line | backup server | range | reason | comment |"
+        )?;
+        writeln!(out, "| --- | ---: | --- | --- | --- | --- |")?;
         for row in rows {
             writeln!(
                 out,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 cell(&row.source),
                 row.line,
                 cell(&row.backup_server),
                 cell(&range_text(&row.first, &row.last)),
-                cell(&row.detail)
+                cell(&row.detail),
+                cell(&row.comment)
             )?;
         }
         writeln!(out)?;
@@ -192,6 +196,9 @@ mod tests {
         assert!(md.contains("## Invalid rows (1)"));
         assert!(md.contains("## Skipped rows (1)"));
         assert!(md.contains("| pools/site a.csv | 5 | backup01 | 010.1.1.1 |"));
+        // Each problem row echoes its comment, escaped for the table.
+        assert!(md.contains("| note 5 |\n"));
+        assert!(md.contains("| site A, \"rack 3\" \\| &lt;b>old&lt;/b> |\n"));
         // Ok rows are in the summary, not listed one by one.
         assert!(!md.contains("| pools/site a.csv | 2 |"));
         assert!(md.contains("| rows ok | 2 (1 created, 1 present) |"));

@@ -149,6 +149,11 @@ pub struct RowReport {
     pub detail: String,
     /// Ids of the tasks that carried addresses of this row.
     pub tasks: Vec<String>,
+    /// The row's `comment` (`description`, `note`) cell, echoed; empty when
+    /// it had none. Beyond the contract's keys, so reports written before
+    /// it existed still load.
+    #[serde(default)]
+    pub comment: String,
 }
 
 /// One request to `POST /api/cloud/publicIpAddresses` and how it ended.
@@ -532,6 +537,11 @@ pub(crate) mod tests {
                     vec![format!("task-{line}"), format!("task-{}", line + 100)]
                 }
                 _ => vec![],
+            },
+            comment: if line == 4 {
+                "site A, \"rack 3\" | <b>old</b>".to_string()
+            } else {
+                format!("note {line}")
             },
         };
         let rows = vec![
