@@ -322,3 +322,45 @@ fn bad_options_fail_with_advice() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// A restart with the same `--seed` over a loaded `--state` replays the GUID
+/// stream from the start: GUIDs already in the pool must be drawn again, not
+/// cost an address while the task still reports success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_restart_over_state_loses_no_address_to_a_guid_collision() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || ipimport::sim::SimConfig {
+        state: Some(dir.path().join("S.json")),
+        seed: Some(5),
+        ..quick()
+    };
+    let first = sim(config()).await;
+    let s = Session::logon(first.base_url(), Wire::Xml).await;
+    let uid = s.server_uid().await;
+    let t: wire::Task = s
+        .post_range(&uid, "1.1.1.1", "1.1.1.1")
+        .await
+        .decode(Wire::Xml);
+    assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
+    first.stop().await;
+
+    let again = sim(config()).await;
+    let s = Session::logon(again.base_url(), Wire::Xml).await;
+    let t: wire::Task = s
+        .post_range(&uid, "2.2.2.2", "2.2.2.3")
+        .await
+        .decode(Wire::Xml);
+    assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
+    assert_eq!(
+        sim_pool(again.base_url()).await[&uid],
+        vec!["1.1.1.1", "2.2.2.2", "2.2.2.3"]
+    );
+    // Every entity has its own GUID.
+    let ents: wire::CloudPublicIps = s
+        .get("/cloud/publicIpAddresses?format=Entity")
+        .await
+        .decode(Wire::Xml);
+    let uids: BTreeSet<_> = ents.items.iter().map(|e| e.uid.clone()).collect();
+    assert_eq!(uids.len(), 3);
+    again.stop().await;
+}

@@ -348,11 +348,16 @@ impl Shared {
                         "Simulated task failure (--task-fail-rate); nothing was added".into(),
                     );
                 }
-                core.pool.reserve(range.count());
-                for addr in range.first()..=range.last() {
-                    let guid = faults::guid(&mut core.streams.guid).into_bytes();
-                    core.pool
-                        .insert(*server, range.family(), addr, guid, NO_TENANT);
+                let Core { pool, streams, .. } = core;
+                if let Err(addr) = pool.insert_range(*server, range, NO_TENANT, || {
+                    faults::guid(&mut streams.guid).into_bytes()
+                }) {
+                    // Unreachable after the check above; fail truthfully anyway.
+                    return fail(format!(
+                        "Public IP address {} already exists in the pool of backup server {}; nothing was added",
+                        format_address(range.family(), addr),
+                        self.servers[*server].name
+                    ));
                 }
                 ok()
             }
@@ -569,18 +574,16 @@ pub fn seed_pool(
                 pool.tenant_index(&uid, name)
             }
         };
-        if let Some(addr) = pool.server(server).first_present(&range) {
-            bail!(
+        pool.insert_range(server, &range, tenant, || {
+            faults::guid(&mut streams.guid).into_bytes()
+        })
+        .map_err(|addr| {
+            anyhow::anyhow!(
                 "{}: address {} is already in the seed pool",
                 at(),
                 format_address(range.family(), addr)
-            );
-        }
-        pool.reserve(range.count());
-        for addr in range.first()..=range.last() {
-            let guid = faults::guid(&mut streams.guid).into_bytes();
-            pool.insert(server, range.family(), addr, guid, tenant);
-        }
+            )
+        })?;
     }
     Ok(pool)
 }
