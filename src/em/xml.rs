@@ -93,9 +93,10 @@ impl XmlWriter {
     }
 }
 
-/// One element of a parsed body: local name, attributes (unprefixed ones
-/// only, namespace declarations dropped), child elements and text, all
-/// unescaped.
+/// One element of a parsed body: local name, attributes (namespace
+/// declarations dropped, prefixed ones kept under their qualified name such
+/// as `xsi:foo`, so strict readers can refuse them), child elements and
+/// text, all unescaped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XElem {
     pub name: String,
@@ -118,6 +119,90 @@ impl XElem {
         self.attr(name).ok_or_else(|| {
             WireError::Invalid(format!("<{}> lacks its {name} attribute", self.name))
         })
+    }
+
+    /// Strict readers: refuse any attribute not in `allowed`.
+    pub fn only_attrs(&self, allowed: &[&str]) -> Result<(), WireError> {
+        match self
+            .attrs
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()))
+        {
+            None => Ok(()),
+            Some((k, _)) if allowed.is_empty() => Err(WireError::Invalid(format!(
+                "<{}> takes no attributes; found {k}",
+                self.name
+            ))),
+            Some((k, _)) => Err(WireError::Invalid(format!(
+                "<{}> has no attribute {k} (allowed: {})",
+                self.name,
+                allowed.join(", ")
+            ))),
+        }
+    }
+
+    /// Strict readers: refuse text beside child elements (whitespace aside).
+    pub fn no_mixed_text(&self) -> Result<(), WireError> {
+        if self.children.is_empty() || self.text.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::Invalid(format!(
+                "<{}> holds text {:?} between its elements",
+                self.name,
+                self.text.trim()
+            )))
+        }
+    }
+
+    /// Strict readers: a leaf element, text only, no attributes.
+    pub fn plain_leaf(&self) -> Result<&str, WireError> {
+        if !self.children.is_empty() {
+            return Err(WireError::Invalid(format!(
+                "<{}> must hold text only",
+                self.name
+            )));
+        }
+        self.only_attrs(&[])?;
+        Ok(&self.text)
+    }
+
+    /// Strict readers: the child elements follow `order` (schema order), each
+    /// at most once, those marked required present, nothing else.
+    pub fn children_in_order(&self, order: &[(&str, bool)]) -> Result<(), WireError> {
+        let mut next = 0;
+        for child in &self.children {
+            let Some(at) = order[next..].iter().position(|(n, _)| *n == child.name) else {
+                let known = order.iter().any(|(n, _)| *n == child.name);
+                return Err(WireError::Invalid(if known {
+                    format!(
+                        "<{}> is repeated or out of order in <{}> (schema order: {})",
+                        child.name,
+                        self.name,
+                        order
+                            .iter()
+                            .map(|(n, _)| format!("<{n}>"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!("<{}> has no element <{}>", self.name, child.name)
+                }));
+            };
+            if let Some((missing, _)) = order[next..next + at].iter().find(|(_, req)| *req) {
+                return Err(WireError::Invalid(format!(
+                    "<{}> lacks its <{missing}> element before <{}>",
+                    self.name, child.name
+                )));
+            }
+            next += at + 1;
+        }
+        if let Some((missing, _)) = order[next..].iter().find(|(_, req)| *req) {
+            return Err(WireError::Invalid(format!(
+                "<{}> lacks its <{missing}> element",
+                self.name
+            )));
+        }
+        Ok(())
     }
 
     /// The first child element of that name.
@@ -243,7 +328,9 @@ fn open_elem(
         let attr = attr
             .map_err(|e| WireError::Syntax(format!("malformed attribute near byte {pos}: {e}")))?;
         let key = attr.key;
-        if key.prefix().is_some() || key.as_ref() == "xmlns" {
+        let is_declaration =
+            key.as_ref() == "xmlns" || key.prefix().is_some_and(|p| p.as_ref() == "xmlns");
+        if is_declaration {
             continue;
         }
         let value = attr
