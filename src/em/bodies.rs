@@ -480,8 +480,8 @@ pub fn decode_public_ip_edit(bytes: &[u8], wire: Wire) -> Result<CloudPublicIp, 
                             )));
                         }
                         link.only_attrs(&["Rel", "Href", "Name", "Type"])?;
-                        if !link.plain_leaf()?.trim().is_empty() {
-                            return Err(WireError::Invalid("<Link> holds no text".into()));
+                        if !link.children.is_empty() || !link.text.trim().is_empty() {
+                            return Err(WireError::Invalid("<Link> must be empty".into()));
                         }
                     }
                 } else {

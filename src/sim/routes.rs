@@ -642,7 +642,7 @@ fn public_ip(shared: &Shared, core: &mut Core, req: &Req<'_>, session: Uuid, id:
                 Ok(w) => w,
                 Err(reply) => return reply,
             };
-            let edit: CloudPublicIp = match wire::decode(req.body, body_wire) {
+            let edit: CloudPublicIp = match wire::decode_public_ip_edit(req.body, body_wire) {
                 Ok(e) => e,
                 Err(e) => {
                     return Reply::error(400, format!("Invalid CloudPublicIpAddress: {e}"), wire);
