@@ -264,6 +264,11 @@ async fn filters_and_or_grouping_and_operators() {
             "/query".into(),
             format!("{}&pageSize=x", q("")),
             format!("{}&page=0", q("")),
+            // PagingInfo's numbers are xs:int: larger ones are refused, not cut.
+            format!("{}&pageSize=2147483648", q("")),
+            format!("{}&pageSize=4294967297", q("")),
+            format!("{}&page=4294967297", q("")),
+            format!("{}&page=2147483648", q("")),
             format!("{}&sortAsc=Nope", q("")),
             "/query?type=Task&filter=IpAddress==\"1.2.3.4\"".into(),
         ] {
@@ -274,6 +279,17 @@ async fn filters_and_or_grouping_and_operators() {
             }
             a.error(w);
         }
+        // The largest xs:int is still a page size, echoed as asked.
+        let a = s
+            .get("/query?type=CloudPublicIpAddress&pageSize=2147483647&page=2147483647")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        if w == Wire::Xml {
+            assert_schema_valid(&a.text);
+        }
+        let p: QueryResult = a.decode(w);
+        assert_eq!(p.paging.page_size, 2147483647);
+        assert_eq!(p.paging.page_num, 2147483647);
     }
     sim.stop().await;
 }

@@ -805,18 +805,32 @@ struct Paging {
     page: usize,
 }
 
+/// The largest `pageSize` and `page`: `PagingInfo` carries them as `xs:int`.
+const MAX_PAGING: u64 = i32::MAX as u64;
+
+/// `pageSize` 0..=i32::MAX (0 = one page, as `--default-page-size 0`) and
+/// `page` 1..=i32::MAX; anything larger is refused rather than clamped, so
+/// the numbers echoed in `PagingInfo` are the ones asked for and schema-valid.
 fn paging(shared: &Shared, req: &Req<'_>) -> Result<Paging, String> {
     let size = match req.param("pageSize") {
         None => shared.config.default_page_size as usize,
-        Some(s) => s
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| format!("pageSize '{s}' is not a whole number"))?,
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if n <= MAX_PAGING => n as usize,
+            Ok(_) => {
+                return Err(format!(
+                    "pageSize '{s}' is too large; at most {MAX_PAGING} (0 = all on one page)"
+                ));
+            }
+            Err(_) => return Err(format!("pageSize '{s}' is not a whole number")),
+        },
     };
     let page = match req.param("page") {
         None => 1,
-        Some(p) => match p.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => n,
+        Some(p) => match p.trim().parse::<u64>() {
+            Ok(n) if (1..=MAX_PAGING).contains(&n) => n as usize,
+            Ok(n) if n > MAX_PAGING => {
+                return Err(format!("page '{p}' is too large; at most {MAX_PAGING}"));
+            }
             _ => return Err(format!("page '{p}' is not a page number (1, 2, ...)")),
         },
     };
