@@ -270,6 +270,9 @@ async fn filters_and_or_grouping_and_operators() {
             format!("{}&page=4294967297", q("")),
             format!("{}&page=2147483648", q("")),
             format!("{}&sortAsc=Nope", q("")),
+            // Control characters echoed in the message keep the XML well-formed.
+            "/query?type=CloudPublicIpAddress&filter=%01".into(),
+            "/query?type=%01%09%0A".into(),
             "/query?type=Task&filter=IpAddress==\"1.2.3.4\"".into(),
         ] {
             let a = s.get(&bad).await;

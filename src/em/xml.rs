@@ -8,7 +8,6 @@
 //! the wrong order or repeated (see `CloudPublicIpAddressCreateSpec`).
 
 use quick_xml::XmlVersion;
-use quick_xml::escape::escape;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
@@ -54,7 +53,7 @@ impl XmlWriter {
                 self.buf.push(' ');
                 self.buf.push_str(key);
                 self.buf.push_str("=\"");
-                self.buf.push_str(&escape(*value));
+                push_escaped(&mut self.buf, value, true);
                 self.buf.push('"');
             }
         }
@@ -76,7 +75,7 @@ impl XmlWriter {
     pub fn leaf(&mut self, name: &str, text: &str) {
         self.start_tag(name, &[]);
         self.buf.push('>');
-        self.buf.push_str(&escape(text));
+        push_escaped(&mut self.buf, text, false);
         self.close(name);
     }
 
@@ -90,6 +89,30 @@ impl XmlWriter {
     /// The finished document.
     pub fn finish(self) -> String {
         self.buf
+    }
+}
+
+/// Append `text` escaped for XML 1.0. Characters XML 1.0 cannot carry at all
+/// (control characters other than tab, newline and carriage return, U+FFFE,
+/// U+FFFF), which a request may smuggle into an error message, become U+FFFD
+/// so the document stays well-formed. In attribute values tab, newline and
+/// carriage return are written as character references, else a parser would
+/// normalize them to spaces; in text a carriage return is, for the same reason.
+fn push_escaped(buf: &mut String, text: &str, attribute: bool) {
+    for ch in text.chars() {
+        match ch {
+            '<' => buf.push_str("&lt;"),
+            '>' => buf.push_str("&gt;"),
+            '&' => buf.push_str("&amp;"),
+            '"' => buf.push_str("&quot;"),
+            '\'' => buf.push_str("&apos;"),
+            '\r' => buf.push_str("&#13;"),
+            '\t' if attribute => buf.push_str("&#9;"),
+            '\n' if attribute => buf.push_str("&#10;"),
+            '\t' | '\n' => buf.push(ch),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => buf.push('\u{fffd}'),
+            _ => buf.push(ch),
+        }
     }
 }
 
@@ -385,5 +408,17 @@ mod tests {
         assert_eq!(root.attr("H"), Some("x?a=1&b=\"2\""));
         assert_eq!(root.attr("N"), None);
         assert_eq!(root.child_text("B"), Some("<&>"));
+    }
+
+    #[test]
+    fn writer_keeps_documents_well_formed_and_whitespace_intact() {
+        let mut w = XmlWriter::new();
+        w.open("A", &[("M", Some("a\u{1}b\tc\nd\re\u{ffff}"))]);
+        w.leaf("B", "x\u{0}y\tz\n\r");
+        w.close("A");
+        let s = w.finish();
+        let root = parse(s.as_bytes()).expect(&s);
+        assert_eq!(root.attr("M"), Some("a\u{fffd}b\tc\nd\re\u{fffd}"));
+        assert_eq!(root.child_text("B"), Some("x\u{fffd}y\tz\n\r"));
     }
 }
