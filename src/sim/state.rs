@@ -195,6 +195,16 @@ impl Shared {
         let seed = config.seed.unwrap_or_else(rand::random);
         let mut streams = Streams::new(seed);
         let pool = initial_pool(&config, &servers, &mut streams)?;
+        // Write the state once now: a path that cannot be written is refused
+        // at start, not discovered on the first change while tasks succeed.
+        if let Some(path) = &config.state {
+            save_state(path, &pool, &servers).with_context(|| {
+                format!(
+                    "the state file {} cannot be written; check that its directory exists and is writable",
+                    path.display()
+                )
+            })?;
+        }
         let shared = Shared {
             config,
             servers,
@@ -483,11 +493,27 @@ fn load_state(path: &Path, servers: &[ServerInfo]) -> anyhow::Result<Pool> {
     for t in &file.tenants {
         pool.tenant_index(&t.uid, &t.name);
     }
+    // Addresses of a backup server not configured would be erased by the next
+    // save: refuse to start instead, naming the servers to add.
+    let unknown: Vec<String> = file
+        .pool
+        .iter()
+        .filter(|(uid, entries)| {
+            !entries.is_empty() && !servers.iter().any(|s| s.uid.eq_ignore_ascii_case(uid))
+        })
+        .map(|(uid, entries)| {
+            let guid = uid.strip_prefix("urn:veeam:BackupServer:").unwrap_or(uid);
+            format!("--backup-server NAME={guid} ({} addresses)", entries.len())
+        })
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "it holds addresses of backup servers that are not configured; pass {} (or start from another --state file)",
+            unknown.join(", ")
+        );
+    }
     for (uid, entries) in &file.pool {
         let Some(index) = servers.iter().position(|s| s.uid.eq_ignore_ascii_case(uid)) else {
-            tracing::warn!(
-                "state file names backup server {uid}, which is not configured; its addresses are not loaded"
-            );
             continue;
         };
         for (addr, guid, tenant) in entries {
