@@ -901,6 +901,16 @@ fn sort_of(
 
 fn query_service(shared: &Shared, core: &Core, req: &Req<'_>, session: Uuid) -> Reply {
     let wire = req.accept;
+    // The query service knows one format (references without it).
+    if let Some(f) = req.param("format")
+        && !f.eq_ignore_ascii_case("Entities")
+    {
+        return Reply::error(
+            400,
+            format!("Unknown format '{f}'; use format=Entities, or none for references"),
+            wire,
+        );
+    }
     let result = match req.param("type") {
         Some(t) if t.eq_ignore_ascii_case("CloudPublicIpAddress") => {
             query_public_ips(shared, core, req)
@@ -1095,7 +1105,9 @@ fn query_tasks(
         .filter(|t| {
             filter.as_ref().is_none_or(|f| {
                 f.eval(&|name| match name {
-                    "TaskId" => Val::Text(t.task_id.as_str().into()),
+                    "TaskId" => query::task_number(&t.task_id)
+                        .map(Val::TaskNo)
+                        .unwrap_or_else(|| Val::Text(t.task_id.as_str().into())),
                     "State" => Val::Text(t.state.as_str().into()),
                     "Operation" => Val::Text(t.operation.as_str().into()),
                     _ => Val::Absent,
@@ -1104,12 +1116,7 @@ fn query_tasks(
         })
         .collect();
     if let Some((field, desc)) = sort {
-        let num = |t: &Task| {
-            t.task_id
-                .trim_start_matches("task-")
-                .parse::<u64>()
-                .unwrap_or(0)
-        };
+        let num = |t: &Task| query::task_number(&t.task_id).unwrap_or(0);
         let rank = |s: TaskState| s as u8;
         rows.sort_by(|a, b| {
             let ord = match field {
