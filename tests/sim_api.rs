@@ -473,6 +473,45 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
             ),
         ),
         (
+            "json array".into(),
+            "application/json",
+            format!(r#"["{server}","203.0.113.1","203.0.113.2"]"#),
+        ),
+        (
+            "root attribute".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace(
+                "<CloudPublicIpAddressCreateSpec ",
+                "<CloudPublicIpAddressCreateSpec Foo=\"x\" ",
+            ),
+        ),
+        (
+            "root Href".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace(
+                "<CloudPublicIpAddressCreateSpec ",
+                "<CloudPublicIpAddressCreateSpec Href=\"x\" ",
+            ),
+        ),
+        (
+            "root xsi attribute".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace(
+                "<CloudPublicIpAddressCreateSpec ",
+                "<CloudPublicIpAddressCreateSpec xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:foo=\"1\" ",
+            ),
+        ),
+        (
+            "child attribute".into(),
+            "application/xml",
+            xml(&format!("{b}{lo}{hi}")).replace("<BackupServerUid>", "<BackupServerUid Foo=\"x\">"),
+        ),
+        (
+            "text between".into(),
+            "application/xml",
+            xml(&format!("{b} junk {lo}{hi}")),
+        ),
+        (
             "too large".into(),
             "application/json",
             format!(
@@ -481,10 +520,26 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
         ),
     ];
     // The control case, valid, must pass: so the 400s above are not an artefact.
-    let valid = xml(&format!("{b}{lo}{hi}"));
+    // It declares the namespaces of the vendor's example and spaces its elements.
+    let valid = xml(&format!("\n  {b}\n  {lo}\n  {hi}\n")).replace(
+        "<CloudPublicIpAddressCreateSpec ",
+        "<CloudPublicIpAddressCreateSpec xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ",
+    );
     assert_schema_valid(&valid);
     for (name, _, body) in &cases {
-        if name == "order" || name == "twice" || name == "missing" || name == "extra" {
+        if [
+            "order",
+            "twice",
+            "missing",
+            "extra",
+            "root attribute",
+            "root Href",
+            "root xsi attribute",
+            "child attribute",
+            "text between",
+        ]
+        .contains(&name.as_str())
+        {
             // The schema rejects these too: the simulator is as strict as the XSD.
             assert!(schema_errors(body).is_none_or(|e| !e.is_empty()), "{name}");
         }
@@ -644,6 +699,126 @@ async fn public_ip_entities_get_put_delete() {
             assert_eq!(a.status, 404, "{m}");
             check(&a, w);
         }
+    }
+    sim.stop().await;
+}
+
+/// PUT takes the entity back as GET served it, with a new `IpAddress`; junk,
+/// disorder, repeats and a wrong root are refused with 400 and an Error body.
+#[tokio::test]
+async fn put_bodies_are_read_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.csv");
+    std::fs::write(&seed, "backup01,198.51.100.41\n").unwrap();
+    let sim = sim(SimConfig {
+        seed_pool: Some(seed),
+        ..quick()
+    })
+    .await;
+    let base = sim.base_url().to_string();
+    let s = Session::logon(&base, Wire::Xml).await;
+    let refs: wire::EntityReferences = s.get("/cloud/publicIpAddresses").await.decode(Wire::Xml);
+    let href = refs.refs[0].href.clone();
+    let xml = s.get(&href).await.text;
+    let json = send(
+        s.req(Method::GET, &href)
+            .header("Accept", accept(Wire::Json)),
+    )
+    .await
+    .text;
+    assert!(xml.contains("<Links>") && xml.contains("<IpAddress>198.51.100.41</IpAddress>"));
+    let ip = "<IpAddress>198.51.100.41</IpAddress>";
+    let new_ip = "<IpAddress>198.51.100.42</IpAddress>";
+    let links_start = xml.find("<Links>").unwrap();
+    let links_end = xml.find("</Links>").unwrap() + "</Links>".len();
+    let links = &xml[links_start..links_end];
+    let xml_ok = xml.replace(ip, new_ip);
+    let json_ok = json.replace("\"198.51.100.41\"", "\"198.51.100.42\"");
+    assert_ne!(json_ok, json);
+    let cases: Vec<(&str, &str, String)> = vec![
+        (
+            "order",
+            "application/xml",
+            xml_ok
+                .replace(links, "")
+                .replace(new_ip, &format!("{new_ip}{links}")),
+        ),
+        (
+            "twice",
+            "application/xml",
+            xml_ok.replace(new_ip, &format!("{new_ip}{new_ip}")),
+        ),
+        (
+            "wrong root",
+            "application/xml",
+            xml_ok
+                .replace("CloudPublicIpAddress ", "CloudPublicIp ")
+                .replace("</CloudPublicIpAddress>", "</CloudPublicIp>"),
+        ),
+        (
+            "unknown element",
+            "application/xml",
+            xml_ok.replace(new_ip, &format!("{new_ip}<Note>x</Note>")),
+        ),
+        (
+            "unknown attribute",
+            "application/xml",
+            xml_ok.replace("<CloudPublicIpAddress ", "<CloudPublicIpAddress Foo=\"x\" "),
+        ),
+        (
+            "missing IpAddress",
+            "application/xml",
+            xml_ok.replace(new_ip, ""),
+        ),
+        (
+            "text between",
+            "application/xml",
+            xml_ok.replace(new_ip, &format!("junk{new_ip}")),
+        ),
+        (
+            "json unknown key",
+            "application/json",
+            json_ok.replacen('{', "{\"Note\":\"x\",", 1),
+        ),
+        (
+            "json twice",
+            "application/json",
+            json_ok.replacen('{', "{\"IpAddress\":\"198.51.100.43\",", 1),
+        ),
+        ("json array", "application/json", format!("[{json_ok}]")),
+    ];
+    for (name, ct, body) in &cases {
+        let a = send(
+            s.req(Method::PUT, &href)
+                .header("Content-Type", *ct)
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{name}: {body}\n{}", a.text);
+        check(&a, Wire::Xml);
+        assert_eq!(a.error(Wire::Xml).status, "BadRequest");
+    }
+    assert_eq!(sim_stats(&base).await["tasks_created"], 0);
+    // The entity as GET served it, new IpAddress: accepted, in both formats.
+    for (ct, body, next) in [
+        ("application/xml", xml_ok, "198.51.100.42"),
+        (
+            "application/json",
+            json.replace("\"198.51.100.41\"", "\"198.51.100.43\""),
+            "198.51.100.43",
+        ),
+    ] {
+        let a = send(
+            s.req(Method::PUT, &href)
+                .header("Content-Type", ct)
+                .body(body),
+        )
+        .await;
+        assert_eq!(a.status, 202, "{ct}: {}", a.text);
+        let t: wire::Task = a.decode(Wire::Xml);
+        assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
+        let e: wire::CloudPublicIp = s.get(&href).await.decode(Wire::Xml);
+        assert_eq!(e.ip_address, next);
     }
     sim.stop().await;
 }

@@ -264,7 +264,15 @@ async fn filters_and_or_grouping_and_operators() {
             "/query".into(),
             format!("{}&pageSize=x", q("")),
             format!("{}&page=0", q("")),
+            // PagingInfo's numbers are xs:int: larger ones are refused, not cut.
+            format!("{}&pageSize=2147483648", q("")),
+            format!("{}&pageSize=4294967297", q("")),
+            format!("{}&page=4294967297", q("")),
+            format!("{}&page=2147483648", q("")),
             format!("{}&sortAsc=Nope", q("")),
+            // Control characters echoed in the message keep the XML well-formed.
+            "/query?type=CloudPublicIpAddress&filter=%01".into(),
+            "/query?type=%01%09%0A".into(),
             "/query?type=Task&filter=IpAddress==\"1.2.3.4\"".into(),
         ] {
             let a = s.get(&bad).await;
@@ -274,6 +282,17 @@ async fn filters_and_or_grouping_and_operators() {
             }
             a.error(w);
         }
+        // The largest xs:int is still a page size, echoed as asked.
+        let a = s
+            .get("/query?type=CloudPublicIpAddress&pageSize=2147483647&page=2147483647")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        if w == Wire::Xml {
+            assert_schema_valid(&a.text);
+        }
+        let p: QueryResult = a.decode(w);
+        assert_eq!(p.paging.page_size, 2147483647);
+        assert_eq!(p.paging.page_num, 2147483647);
     }
     sim.stop().await;
 }
@@ -382,6 +401,19 @@ async fn task_query_filters_pages_and_scopes() {
         assert!(none.is_empty());
         let (_, sorted) = all_pages(&s, "/query?type=Task&format=Entities&sortDesc=TaskId").await;
         assert_eq!(sorted, ids.iter().rev().cloned().collect::<Vec<_>>());
+        // TaskId compares by task number, as it sorts: task-9 < task-10.
+        let (_, below) = all_pages(
+            &s,
+            "/query?type=Task&format=Entities&filter=TaskId<\"task-10\"",
+        )
+        .await;
+        let want: Vec<String> = ids
+            .iter()
+            .filter(|id| id["task-".len()..].parse::<u64>().unwrap() < 10)
+            .cloned()
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(below, want);
         for id in &ids {
             s.wait_task(id).await;
         }
@@ -395,6 +427,32 @@ async fn task_query_filters_pages_and_scopes() {
         let other = Session::logon(sim.base_url(), w).await;
         let (_, seen) = all_pages(&other, "/query?type=Task&format=Entities").await;
         assert!(seen.is_empty());
+    }
+    sim.stop().await;
+}
+
+/// An unassigned address's tenant is the empty value, for `==` as for `!=`;
+/// an unknown `format` is refused, naming the one there is.
+#[tokio::test]
+async fn absent_tenant_is_empty_and_unknown_formats_are_refused() {
+    let (sim, _dir) = seeded(0).await;
+    let s = Session::logon(sim.base_url(), Wire::Json).await;
+    let (_, empty) = all_pages(&s, &q("CloudTenantUid==\"\"")).await;
+    let (_, not_x) = all_pages(&s, &q("CloudTenantUid!=\"x\"")).await;
+    let (_, assigned) = all_pages(&s, &q("CloudTenantUid!=\"\"")).await;
+    assert_eq!(empty.len(), 27);
+    assert_eq!(not_x.len(), 30);
+    assert_eq!(assigned, vec!["203.0.113.0", "203.0.113.1", "203.0.113.2"]);
+    for bad in ["Bogus", "Entity", ""] {
+        let a = s
+            .get(&format!("/query?type=CloudPublicIpAddress&format={bad}"))
+            .await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.text);
+        assert!(
+            a.error(Wire::Json).message.contains("format=Entities"),
+            "{}",
+            a.text
+        );
     }
     sim.stop().await;
 }

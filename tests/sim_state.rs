@@ -322,3 +322,105 @@ fn bad_options_fail_with_advice() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// A restart with the same `--seed` over a loaded `--state` replays the GUID
+/// stream from the start: GUIDs already in the pool must be drawn again, not
+/// cost an address while the task still reports success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_restart_over_state_loses_no_address_to_a_guid_collision() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || ipimport::sim::SimConfig {
+        state: Some(dir.path().join("S.json")),
+        seed: Some(5),
+        ..quick()
+    };
+    let first = sim(config()).await;
+    let s = Session::logon(first.base_url(), Wire::Xml).await;
+    let uid = s.server_uid().await;
+    let t: wire::Task = s
+        .post_range(&uid, "1.1.1.1", "1.1.1.1")
+        .await
+        .decode(Wire::Xml);
+    assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
+    first.stop().await;
+
+    let again = sim(config()).await;
+    let s = Session::logon(again.base_url(), Wire::Xml).await;
+    let t: wire::Task = s
+        .post_range(&uid, "2.2.2.2", "2.2.2.3")
+        .await
+        .decode(Wire::Xml);
+    assert!(s.wait_task(&t.task_id).await.result.unwrap().success);
+    assert_eq!(
+        sim_pool(again.base_url()).await[&uid],
+        vec!["1.1.1.1", "2.2.2.2", "2.2.2.3"]
+    );
+    // Every entity has its own GUID.
+    let ents: wire::CloudPublicIps = s
+        .get("/cloud/publicIpAddresses?format=Entity")
+        .await
+        .decode(Wire::Xml);
+    let uids: BTreeSet<_> = ents.items.iter().map(|e| e.uid.clone()).collect();
+    assert_eq!(uids.len(), 3);
+    again.stop().await;
+}
+
+/// `--state` problems stop the simulator at start with advice, instead of
+/// an ERROR log on every change (or addresses silently erased on the next save).
+#[test]
+fn unusable_state_files_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ipimport"))
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Bounded: a simulator that starts anyway is killed, and fails below.
+        let until = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "nothing listens: {args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A directory that does not exist.
+    let missing = dir.path().join("nope").join("S.json");
+    let err = run(&["--state", missing.to_str().unwrap()]);
+    assert!(err.contains("cannot be written"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+    // Addresses of a backup server not configured.
+    let state = dir.path().join("S.json");
+    let guid = "8fff3b8e-c3f1-4ef5-aecc-561f07bf9982";
+    std::fs::write(
+        &state,
+        format!(
+            r#"{{"format":"ipimport-sim-state/1","tenants":[],"pool":{{"urn:veeam:BackupServer:{guid}":[["198.51.100.1","0b7e8d52-1c3a-4f4e-9d6b-2a1f3c4d5e6f",null]]}}}}"#
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(&state).unwrap();
+    let err = run(&["--state", state.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("--backup-server NAME={guid}")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the file is left alone"
+    );
+    // Configured, it loads.
+    let sim = spawn(&[
+        "--state",
+        state.to_str().unwrap(),
+        "--backup-server",
+        &format!("b2={guid}"),
+    ]);
+    drop(sim);
+}

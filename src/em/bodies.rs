@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{Body, WireError, lenient_list, list_items};
+use super::wire::{Body, Wire, WireError, decode_json, lenient_list, list_items};
 use super::xml::{XElem, XmlWriter};
 
 /// A hyperlink: `<Link Href=".." Name=".." Type=".." Rel=".." />`.
@@ -450,6 +450,85 @@ impl Body for CloudPublicIp {
     }
 }
 
+/// The body of `PUT /api/cloud/publicIpAddresses/{id}`, read strictly: the
+/// entity as `GET` returned it (root `CloudPublicIpAddress`; its read-only
+/// attributes and `Links` may come back), elements in schema order, each at
+/// most once, nothing unknown; in JSON an object with known keys, each once.
+pub fn decode_public_ip_edit(bytes: &[u8], wire: Wire) -> Result<CloudPublicIp, WireError> {
+    match wire {
+        Wire::Xml => {
+            let root = super::xml::parse(bytes)?;
+            if root.name != CloudPublicIp::ROOT {
+                return Err(WireError::Invalid(format!(
+                    "expected a <{}> body, found <{}>",
+                    CloudPublicIp::ROOT,
+                    root.name
+                )));
+            }
+            root.only_attrs(&["Href", "Type", "Name", "UID", "BackupServerUid"])?;
+            root.no_mixed_text()?;
+            root.children_in_order(&[("Links", false), ("IpAddress", true), ("TenantUid", false)])?;
+            for child in &root.children {
+                if child.name == "Links" {
+                    child.only_attrs(&[])?;
+                    child.no_mixed_text()?;
+                    for link in &child.children {
+                        if link.name != "Link" {
+                            return Err(WireError::Invalid(format!(
+                                "<Links> has no element <{}>",
+                                link.name
+                            )));
+                        }
+                        link.only_attrs(&["Rel", "Href", "Name", "Type"])?;
+                        if !link.children.is_empty() || !link.text.trim().is_empty() {
+                            return Err(WireError::Invalid("<Link> must be empty".into()));
+                        }
+                    }
+                } else {
+                    child.plain_leaf()?;
+                }
+            }
+            read_public_ip(&root)
+        }
+        Wire::Json => {
+            let strict: StrictPublicIp = decode_json(bytes)?;
+            Ok(CloudPublicIp {
+                href: strict.href,
+                type_: strict.type_,
+                name: strict.name,
+                uid: strict.uid,
+                backup_server_uid: strict.backup_server_uid,
+                links: strict.links,
+                ip_address: strict.ip_address,
+                tenant_uid: strict.tenant_uid.filter(|t| !t.trim().is_empty()),
+            })
+        }
+    }
+}
+
+/// [`CloudPublicIp`] with unknown and repeated keys refused (serde's derive
+/// reports a repeated field), for [`decode_public_ip_edit`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictPublicIp {
+    #[serde(rename = "Href", default)]
+    href: String,
+    #[serde(rename = "Type", default)]
+    type_: Option<String>,
+    #[serde(rename = "Name", default)]
+    name: String,
+    #[serde(rename = "UID", default)]
+    uid: String,
+    #[serde(rename = "BackupServerUid", default)]
+    backup_server_uid: String,
+    #[serde(rename = "Links", default, deserialize_with = "lenient_list")]
+    links: Vec<Link>,
+    #[serde(rename = "IpAddress")]
+    ip_address: String,
+    #[serde(rename = "TenantUid", default)]
+    tenant_uid: Option<String>,
+}
+
 /// A list of pool addresses (`GET /api/cloud/publicIpAddresses?format=Entity`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloudPublicIps {
@@ -521,16 +600,14 @@ impl Body for CloudPublicIpAddressCreateSpec {
                 }
             )));
         }
-        if let Some(nested) = root.children.iter().find(|c| !c.children.is_empty()) {
-            return Err(WireError::Invalid(format!(
-                "<{}> must hold text only",
-                nested.name
-            )));
-        }
+        // Namespace declarations (xmlns, xmlns:xsd, xmlns:xsi as in the
+        // vendor's example) are not attributes; the schema defines none.
+        root.only_attrs(&[])?;
+        root.no_mixed_text()?;
         Ok(CloudPublicIpAddressCreateSpec {
-            backup_server_uid: root.children[0].text.clone(),
-            ip_address_lower_bound: root.children[1].text.clone(),
-            ip_address_upper_bound: root.children[2].text.clone(),
+            backup_server_uid: root.children[0].plain_leaf()?.to_string(),
+            ip_address_lower_bound: root.children[1].plain_leaf()?.to_string(),
+            ip_address_upper_bound: root.children[2].plain_leaf()?.to_string(),
         })
     }
 }

@@ -103,14 +103,31 @@ pub fn decode<T: Body>(bytes: &[u8], wire: Wire) -> Result<T, WireError> {
             }
             T::read_xml(&root)
         }
-        Wire::Json => serde_json::from_slice(bytes).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                WireError::Syntax(format!("malformed JSON: {e}"))
-            } else {
-                WireError::Invalid(format!("unexpected JSON body: {e}"))
-            }
-        }),
+        Wire::Json => decode_json(bytes),
     }
+}
+
+/// Decode a JSON body, which must be an object: every vendor body is one,
+/// and serde would otherwise read an array positionally into a struct.
+pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if let Some(b) = first.filter(|b| **b != b'{') {
+        let found = if *b == b'[' {
+            "an array"
+        } else {
+            "not an object"
+        };
+        return Err(WireError::Invalid(format!(
+            "the JSON body must be an object; found {found}"
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            WireError::Syntax(format!("malformed JSON: {e}"))
+        } else {
+            WireError::Invalid(format!("unexpected JSON body: {e}"))
+        }
+    })
 }
 
 /// serde helper: a list that may come as an array, wrapped once more in an

@@ -8,7 +8,6 @@
 //! the wrong order or repeated (see `CloudPublicIpAddressCreateSpec`).
 
 use quick_xml::XmlVersion;
-use quick_xml::escape::escape;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
@@ -54,7 +53,7 @@ impl XmlWriter {
                 self.buf.push(' ');
                 self.buf.push_str(key);
                 self.buf.push_str("=\"");
-                self.buf.push_str(&escape(*value));
+                push_escaped(&mut self.buf, value, true);
                 self.buf.push('"');
             }
         }
@@ -76,7 +75,7 @@ impl XmlWriter {
     pub fn leaf(&mut self, name: &str, text: &str) {
         self.start_tag(name, &[]);
         self.buf.push('>');
-        self.buf.push_str(&escape(text));
+        push_escaped(&mut self.buf, text, false);
         self.close(name);
     }
 
@@ -93,9 +92,34 @@ impl XmlWriter {
     }
 }
 
-/// One element of a parsed body: local name, attributes (unprefixed ones
-/// only, namespace declarations dropped), child elements and text, all
-/// unescaped.
+/// Append `text` escaped for XML 1.0. Characters XML 1.0 cannot carry at all
+/// (control characters other than tab, newline and carriage return, U+FFFE,
+/// U+FFFF), which a request may smuggle into an error message, become U+FFFD
+/// so the document stays well-formed. In attribute values tab, newline and
+/// carriage return are written as character references, else a parser would
+/// normalize them to spaces; in text a carriage return is, for the same reason.
+fn push_escaped(buf: &mut String, text: &str, attribute: bool) {
+    for ch in text.chars() {
+        match ch {
+            '<' => buf.push_str("&lt;"),
+            '>' => buf.push_str("&gt;"),
+            '&' => buf.push_str("&amp;"),
+            '"' => buf.push_str("&quot;"),
+            '\'' => buf.push_str("&apos;"),
+            '\r' => buf.push_str("&#13;"),
+            '\t' if attribute => buf.push_str("&#9;"),
+            '\n' if attribute => buf.push_str("&#10;"),
+            '\t' | '\n' => buf.push(ch),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => buf.push('\u{fffd}'),
+            _ => buf.push(ch),
+        }
+    }
+}
+
+/// One element of a parsed body: local name, attributes (namespace
+/// declarations dropped, prefixed ones kept under their qualified name such
+/// as `xsi:foo`, so strict readers can refuse them), child elements and
+/// text, all unescaped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XElem {
     pub name: String,
@@ -118,6 +142,90 @@ impl XElem {
         self.attr(name).ok_or_else(|| {
             WireError::Invalid(format!("<{}> lacks its {name} attribute", self.name))
         })
+    }
+
+    /// Strict readers: refuse any attribute not in `allowed`.
+    pub fn only_attrs(&self, allowed: &[&str]) -> Result<(), WireError> {
+        match self
+            .attrs
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()))
+        {
+            None => Ok(()),
+            Some((k, _)) if allowed.is_empty() => Err(WireError::Invalid(format!(
+                "<{}> takes no attributes; found {k}",
+                self.name
+            ))),
+            Some((k, _)) => Err(WireError::Invalid(format!(
+                "<{}> has no attribute {k} (allowed: {})",
+                self.name,
+                allowed.join(", ")
+            ))),
+        }
+    }
+
+    /// Strict readers: refuse text beside child elements (whitespace aside).
+    pub fn no_mixed_text(&self) -> Result<(), WireError> {
+        if self.children.is_empty() || self.text.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::Invalid(format!(
+                "<{}> holds text {:?} between its elements",
+                self.name,
+                self.text.trim()
+            )))
+        }
+    }
+
+    /// Strict readers: a leaf element, text only, no attributes.
+    pub fn plain_leaf(&self) -> Result<&str, WireError> {
+        if !self.children.is_empty() {
+            return Err(WireError::Invalid(format!(
+                "<{}> must hold text only",
+                self.name
+            )));
+        }
+        self.only_attrs(&[])?;
+        Ok(&self.text)
+    }
+
+    /// Strict readers: the child elements follow `order` (schema order), each
+    /// at most once, those marked required present, nothing else.
+    pub fn children_in_order(&self, order: &[(&str, bool)]) -> Result<(), WireError> {
+        let mut next = 0;
+        for child in &self.children {
+            let Some(at) = order[next..].iter().position(|(n, _)| *n == child.name) else {
+                let known = order.iter().any(|(n, _)| *n == child.name);
+                return Err(WireError::Invalid(if known {
+                    format!(
+                        "<{}> is repeated or out of order in <{}> (schema order: {})",
+                        child.name,
+                        self.name,
+                        order
+                            .iter()
+                            .map(|(n, _)| format!("<{n}>"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!("<{}> has no element <{}>", self.name, child.name)
+                }));
+            };
+            if let Some((missing, _)) = order[next..next + at].iter().find(|(_, req)| *req) {
+                return Err(WireError::Invalid(format!(
+                    "<{}> lacks its <{missing}> element before <{}>",
+                    self.name, child.name
+                )));
+            }
+            next += at + 1;
+        }
+        if let Some((missing, _)) = order[next..].iter().find(|(_, req)| *req) {
+            return Err(WireError::Invalid(format!(
+                "<{}> lacks its <{missing}> element",
+                self.name
+            )));
+        }
+        Ok(())
     }
 
     /// The first child element of that name.
@@ -243,7 +351,9 @@ fn open_elem(
         let attr = attr
             .map_err(|e| WireError::Syntax(format!("malformed attribute near byte {pos}: {e}")))?;
         let key = attr.key;
-        if key.prefix().is_some() || key.as_ref() == "xmlns" {
+        let is_declaration =
+            key.as_ref() == "xmlns" || key.prefix().is_some_and(|p| p.as_ref() == "xmlns");
+        if is_declaration {
             continue;
         }
         let value = attr
@@ -298,5 +408,17 @@ mod tests {
         assert_eq!(root.attr("H"), Some("x?a=1&b=\"2\""));
         assert_eq!(root.attr("N"), None);
         assert_eq!(root.child_text("B"), Some("<&>"));
+    }
+
+    #[test]
+    fn writer_keeps_documents_well_formed_and_whitespace_intact() {
+        let mut w = XmlWriter::new();
+        w.open("A", &[("M", Some("a\u{1}b\tc\nd\re\u{ffff}"))]);
+        w.leaf("B", "x\u{0}y\tz\n\r");
+        w.close("A");
+        let s = w.finish();
+        let root = parse(s.as_bytes()).expect(&s);
+        assert_eq!(root.attr("M"), Some("a\u{fffd}b\tc\nd\re\u{fffd}"));
+        assert_eq!(root.child_text("B"), Some("x\u{fffd}y\tz\n\r"));
     }
 }

@@ -170,6 +170,35 @@ impl Pool {
         true
     }
 
+    /// Add every address of `range` to one server's pool, all or nothing.
+    /// Refuses (changing nothing) with the lowest address already present.
+    /// Each address gets a GUID from `draw`; a GUID already in use (a seeded
+    /// stream restarted over a loaded `--state` repeats earlier GUIDs) is
+    /// drawn again, so the result stays deterministic under `--seed`.
+    pub fn insert_range(
+        &mut self,
+        server: usize,
+        range: &IpRange,
+        tenant: u32,
+        mut draw: impl FnMut() -> [u8; 16],
+    ) -> Result<(), u128> {
+        if let Some(addr) = self.servers[server].first_present(range) {
+            return Err(addr);
+        }
+        self.reserve(range.count());
+        for addr in range.first()..=range.last() {
+            let guid = loop {
+                let guid = draw();
+                if !self.by_guid.contains_key(&guid) {
+                    break guid;
+                }
+            };
+            let inserted = self.insert(server, range.family(), addr, guid, tenant);
+            debug_assert!(inserted, "checked above: address absent, GUID unused");
+        }
+        Ok(())
+    }
+
     /// Remove an entity by GUID.
     pub fn remove(&mut self, guid: &[u8; 16]) -> Option<(Loc, Entry)> {
         let loc = self.by_guid.remove(guid)?;
@@ -247,5 +276,33 @@ mod tests {
         assert!(pool.remove(&[1; 16]).is_some());
         assert!(!pool.is_empty());
         assert_eq!(pool.addresses_text(1), vec!["0.0.0.10"]);
+    }
+
+    #[test]
+    fn insert_range_redraws_used_guids_and_is_all_or_nothing() {
+        let mut pool = Pool::new(1);
+        assert!(pool.insert(0, Family::V4, 100, [1; 16], NO_TENANT));
+        // The stream repeats the used GUID first, as a restarted seed would.
+        let mut stream = [[1u8; 16], [2; 16], [1; 16], [3; 16]].into_iter();
+        let range = IpRange::new(Family::V4, 200, 201).unwrap();
+        assert_eq!(
+            pool.insert_range(0, &range, NO_TENANT, || stream.next().unwrap()),
+            Ok(())
+        );
+        assert_eq!(
+            pool.addresses_text(0),
+            vec!["0.0.0.100", "0.0.0.200", "0.0.0.201"]
+        );
+        assert_eq!(pool.locate(&[2; 16]).unwrap().0.addr(), 200);
+        assert_eq!(pool.locate(&[3; 16]).unwrap().0.addr(), 201);
+        // One address present: nothing added.
+        let range = IpRange::new(Family::V4, 99, 101).unwrap();
+        let mut n = 10u8;
+        let r = pool.insert_range(0, &range, NO_TENANT, || {
+            n += 1;
+            [n; 16]
+        });
+        assert_eq!(r, Err(100));
+        assert_eq!(pool.server(0).len(), 3);
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! Comparison (assumed where the vendor is silent): text compares
 //! case-insensitively; address fields compare numerically when the value is an
-//! address of the same family; `<`/`>` on text compare the lower-cased text.
+//! address of the same family; `<`/`>` on text compare the lower-cased text;
+//! `TaskId` compares by task number (`task-9` < `task-10`), as it sorts; an
+//! absent value (an unassigned address's tenant) is the empty text, so
+//! `CloudTenantUid==""` finds the unassigned addresses.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -42,6 +45,9 @@ pub enum Expr {
 pub enum Val<'a> {
     Text(Cow<'a, str>),
     Addr(Family, u128),
+    /// A task id's number: `task-7` compares and sorts as 7, so a filter
+    /// `TaskId<"task-10"` agrees with `sortAsc=TaskId`.
+    TaskNo(u64),
     /// The record has no value for the field (an unassigned address's tenant).
     Absent,
 }
@@ -114,9 +120,24 @@ fn ordering_ok(ord: Ordering, op: Op) -> bool {
     }
 }
 
+/// The number of a task id `task-N` (prefix in any case).
+pub fn task_number(id: &str) -> Option<u64> {
+    let prefix = id.get(..5)?;
+    if !prefix.eq_ignore_ascii_case("task-") {
+        return None;
+    }
+    id[5..].parse().ok()
+}
+
 fn compare(actual: &Val<'_>, op: Op, wanted: &str) -> bool {
     match actual {
-        Val::Absent => op == Op::Ne,
+        // An absent value is the empty text: `CloudTenantUid==""` matches an
+        // unassigned address just as `CloudTenantUid!="x"` does.
+        Val::Absent => compare(&Val::Text(Cow::Borrowed("")), op, wanted),
+        Val::TaskNo(n) => match task_number(wanted) {
+            Some(w) => ordering_ok(n.cmp(&w), op),
+            None => op == Op::Ne,
+        },
         Val::Addr(family, addr) => match parse_address(wanted) {
             Ok((f, v)) if f == *family => ordering_ok(addr.cmp(&v), op),
             Ok((f, _)) => match op {
@@ -149,8 +170,18 @@ pub fn sort_cmp(a: &Val<'_>, b: &Val<'_>) -> Ordering {
         (_, Val::Absent) => Ordering::Greater,
         (Val::Addr(fa, va), Val::Addr(fb, vb)) => (fa, va).cmp(&(fb, vb)),
         (Val::Text(x), Val::Text(y)) => x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()),
-        (Val::Addr(..), Val::Text(_)) => Ordering::Less,
-        (Val::Text(_), Val::Addr(..)) => Ordering::Greater,
+        (Val::TaskNo(x), Val::TaskNo(y)) => x.cmp(y),
+        // Mixed kinds do not occur within one field; order them by kind.
+        _ => kind(a).cmp(&kind(b)),
+    }
+}
+
+fn kind(v: &Val<'_>) -> u8 {
+    match v {
+        Val::Absent => 0,
+        Val::Addr(..) => 1,
+        Val::TaskNo(_) => 2,
+        Val::Text(_) => 3,
     }
 }
 

@@ -642,7 +642,7 @@ fn public_ip(shared: &Shared, core: &mut Core, req: &Req<'_>, session: Uuid, id:
                 Ok(w) => w,
                 Err(reply) => return reply,
             };
-            let edit: CloudPublicIp = match wire::decode(req.body, body_wire) {
+            let edit: CloudPublicIp = match wire::decode_public_ip_edit(req.body, body_wire) {
                 Ok(e) => e,
                 Err(e) => {
                     return Reply::error(400, format!("Invalid CloudPublicIpAddress: {e}"), wire);
@@ -805,18 +805,32 @@ struct Paging {
     page: usize,
 }
 
+/// The largest `pageSize` and `page`: `PagingInfo` carries them as `xs:int`.
+const MAX_PAGING: u64 = i32::MAX as u64;
+
+/// `pageSize` 0..=i32::MAX (0 = one page, as `--default-page-size 0`) and
+/// `page` 1..=i32::MAX; anything larger is refused rather than clamped, so
+/// the numbers echoed in `PagingInfo` are the ones asked for and schema-valid.
 fn paging(shared: &Shared, req: &Req<'_>) -> Result<Paging, String> {
     let size = match req.param("pageSize") {
         None => shared.config.default_page_size as usize,
-        Some(s) => s
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| format!("pageSize '{s}' is not a whole number"))?,
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if n <= MAX_PAGING => n as usize,
+            Ok(_) => {
+                return Err(format!(
+                    "pageSize '{s}' is too large; at most {MAX_PAGING} (0 = all on one page)"
+                ));
+            }
+            Err(_) => return Err(format!("pageSize '{s}' is not a whole number")),
+        },
     };
     let page = match req.param("page") {
         None => 1,
-        Some(p) => match p.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => n,
+        Some(p) => match p.trim().parse::<u64>() {
+            Ok(n) if (1..=MAX_PAGING).contains(&n) => n as usize,
+            Ok(n) if n > MAX_PAGING => {
+                return Err(format!("page '{p}' is too large; at most {MAX_PAGING}"));
+            }
             _ => return Err(format!("page '{p}' is not a page number (1, 2, ...)")),
         },
     };
@@ -887,6 +901,16 @@ fn sort_of(
 
 fn query_service(shared: &Shared, core: &Core, req: &Req<'_>, session: Uuid) -> Reply {
     let wire = req.accept;
+    // The query service knows one format (references without it).
+    if let Some(f) = req.param("format")
+        && !f.eq_ignore_ascii_case("Entities")
+    {
+        return Reply::error(
+            400,
+            format!("Unknown format '{f}'; use format=Entities, or none for references"),
+            wire,
+        );
+    }
     let result = match req.param("type") {
         Some(t) if t.eq_ignore_ascii_case("CloudPublicIpAddress") => {
             query_public_ips(shared, core, req)
@@ -1081,7 +1105,9 @@ fn query_tasks(
         .filter(|t| {
             filter.as_ref().is_none_or(|f| {
                 f.eval(&|name| match name {
-                    "TaskId" => Val::Text(t.task_id.as_str().into()),
+                    "TaskId" => query::task_number(&t.task_id)
+                        .map(Val::TaskNo)
+                        .unwrap_or_else(|| Val::Text(t.task_id.as_str().into())),
                     "State" => Val::Text(t.state.as_str().into()),
                     "Operation" => Val::Text(t.operation.as_str().into()),
                     _ => Val::Absent,
@@ -1090,12 +1116,7 @@ fn query_tasks(
         })
         .collect();
     if let Some((field, desc)) = sort {
-        let num = |t: &Task| {
-            t.task_id
-                .trim_start_matches("task-")
-                .parse::<u64>()
-                .unwrap_or(0)
-        };
+        let num = |t: &Task| query::task_number(&t.task_id).unwrap_or(0);
         let rank = |s: TaskState| s as u8;
         rows.sort_by(|a, b| {
             let ord = match field {

@@ -195,6 +195,16 @@ impl Shared {
         let seed = config.seed.unwrap_or_else(rand::random);
         let mut streams = Streams::new(seed);
         let pool = initial_pool(&config, &servers, &mut streams)?;
+        // Write the state once now: a path that cannot be written is refused
+        // at start, not discovered on the first change while tasks succeed.
+        if let Some(path) = &config.state {
+            save_state(path, &pool, &servers).with_context(|| {
+                format!(
+                    "the state file {} cannot be written; check that its directory exists and is writable",
+                    path.display()
+                )
+            })?;
+        }
         let shared = Shared {
             config,
             servers,
@@ -348,11 +358,16 @@ impl Shared {
                         "Simulated task failure (--task-fail-rate); nothing was added".into(),
                     );
                 }
-                core.pool.reserve(range.count());
-                for addr in range.first()..=range.last() {
-                    let guid = faults::guid(&mut core.streams.guid).into_bytes();
-                    core.pool
-                        .insert(*server, range.family(), addr, guid, NO_TENANT);
+                let Core { pool, streams, .. } = core;
+                if let Err(addr) = pool.insert_range(*server, range, NO_TENANT, || {
+                    faults::guid(&mut streams.guid).into_bytes()
+                }) {
+                    // Unreachable after the check above; fail truthfully anyway.
+                    return fail(format!(
+                        "Public IP address {} already exists in the pool of backup server {}; nothing was added",
+                        format_address(range.family(), addr),
+                        self.servers[*server].name
+                    ));
                 }
                 ok()
             }
@@ -478,11 +493,27 @@ fn load_state(path: &Path, servers: &[ServerInfo]) -> anyhow::Result<Pool> {
     for t in &file.tenants {
         pool.tenant_index(&t.uid, &t.name);
     }
+    // Addresses of a backup server not configured would be erased by the next
+    // save: refuse to start instead, naming the servers to add.
+    let unknown: Vec<String> = file
+        .pool
+        .iter()
+        .filter(|(uid, entries)| {
+            !entries.is_empty() && !servers.iter().any(|s| s.uid.eq_ignore_ascii_case(uid))
+        })
+        .map(|(uid, entries)| {
+            let guid = uid.strip_prefix("urn:veeam:BackupServer:").unwrap_or(uid);
+            format!("--backup-server NAME={guid} ({} addresses)", entries.len())
+        })
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "it holds addresses of backup servers that are not configured; pass {} (or start from another --state file)",
+            unknown.join(", ")
+        );
+    }
     for (uid, entries) in &file.pool {
         let Some(index) = servers.iter().position(|s| s.uid.eq_ignore_ascii_case(uid)) else {
-            tracing::warn!(
-                "state file names backup server {uid}, which is not configured; its addresses are not loaded"
-            );
             continue;
         };
         for (addr, guid, tenant) in entries {
@@ -569,18 +600,16 @@ pub fn seed_pool(
                 pool.tenant_index(&uid, name)
             }
         };
-        if let Some(addr) = pool.server(server).first_present(&range) {
-            bail!(
+        pool.insert_range(server, &range, tenant, || {
+            faults::guid(&mut streams.guid).into_bytes()
+        })
+        .map_err(|addr| {
+            anyhow::anyhow!(
                 "{}: address {} is already in the seed pool",
                 at(),
                 format_address(range.family(), addr)
-            );
-        }
-        pool.reserve(range.count());
-        for addr in range.first()..=range.last() {
-            let guid = faults::guid(&mut streams.guid).into_bytes();
-            pool.insert(server, range.family(), addr, guid, tenant);
-        }
+            )
+        })?;
     }
     Ok(pool)
 }
