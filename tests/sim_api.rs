@@ -520,10 +520,11 @@ async fn invalid_post_bodies_get_400_and_change_nothing() {
         ),
     ];
     // The control case, valid, must pass: so the 400s above are not an artefact.
-    // It declares the namespaces of the vendor's example and spaces its elements.
+    // It declares the namespaces of the vendor's example, spaces its elements,
+    // and carries a schema-location hint (XML Schema allows one anywhere).
     let valid = xml(&format!("\n  {b}\n  {lo}\n  {hi}\n")).replace(
         "<CloudPublicIpAddressCreateSpec ",
-        "<CloudPublicIpAddressCreateSpec xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ",
+        "<CloudPublicIpAddressCreateSpec xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://www.veeam.com/ent/v1.0 RestAPI.xsd\" ",
     );
     assert_schema_valid(&valid);
     for (name, _, body) in &cases {

@@ -353,7 +353,13 @@ fn open_elem(
         let key = attr.key;
         let is_declaration =
             key.as_ref() == "xmlns" || key.prefix().is_some_and(|p| p.as_ref() == "xmlns");
-        if is_declaration {
+        // Schema-location hints are allowed on any element by XML Schema
+        // itself (xmllint accepts them), so a strict reader must not refuse them.
+        let is_location_hint = matches!(
+            key.as_ref(),
+            "xsi:schemaLocation" | "xsi:noNamespaceSchemaLocation"
+        );
+        if is_declaration || is_location_hint {
             continue;
         }
         let value = attr
