@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -18,9 +18,9 @@ use crate::em::client::EmClient;
 use crate::em::limiter::RequestLimiter;
 use crate::em::retry::RetryPolicy;
 use crate::engine::events::{Event, PlanRecord};
-use crate::engine::execute::{Ending, Engine, ExecStats, Req, ReqStatus, RunState};
+use crate::engine::execute::{Ending, Engine, Req, ReqStatus, RunState};
 use crate::engine::plan;
-use crate::engine::progress::{Progress, ProgressCounts, ProgressMode};
+use crate::engine::progress::{ProgressCounts, ProgressMode};
 use crate::engine::recorder::{Recorder, read_events};
 use crate::engine::rundir::RunDir;
 use crate::exit::{Exit, fatal};
@@ -193,17 +193,14 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
             return Err(e);
         }
     };
-    let counts = state.progress_counts();
-    let engine = Arc::new(Engine {
+    let engine = Engine::new(
         client,
         journal,
-        state: Mutex::new(state),
-        settings: request.engine.clone(),
-        policy: RetryPolicy::new(request.engine.retries),
-        progress: Progress::start(request.progress, counts),
-        cancel: request.cancel.clone(),
-        stats: Mutex::new(ExecStats::default()),
-    });
+        state,
+        &request.engine,
+        request.progress,
+        request.cancel.clone(),
+    );
     finish(
         engine, &run_dir, &record, &request, started_at, clock, false,
     )
@@ -243,18 +240,15 @@ async fn resume(request: ApplyRequest, dir: &Path) -> anyhow::Result<ApplyOutcom
         .iter()
         .filter(|r| matches!(r.status, ReqStatus::Unknown | ReqStatus::Recheck))
         .count() as u64;
-    let counts = state.progress_counts();
     tracing::info!(open, run_dir = %dir.display(), "resuming");
-    let engine = Arc::new(Engine {
+    let engine = Engine::new(
         client,
         journal,
-        state: Mutex::new(state),
-        settings: request.engine.clone(),
-        policy: RetryPolicy::new(request.engine.retries),
-        progress: Progress::start(request.progress, counts),
-        cancel: request.cancel.clone(),
-        stats: Mutex::new(ExecStats::default()),
-    });
+        state,
+        &request.engine,
+        request.progress,
+        request.cancel.clone(),
+    );
     finish(engine, &run_dir, &record, &request, started_at, clock, true).await
 }
 

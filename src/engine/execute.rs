@@ -192,8 +192,44 @@ struct InFlight {
 }
 
 impl Engine {
+    /// An engine for `state`, logged on through `client`, journaling to
+    /// `journal`; progress starts from the state's counts (a resumed run
+    /// shows what its earlier process already finished).
+    pub fn new(
+        client: Arc<EmClient>,
+        journal: Recorder,
+        state: RunState,
+        settings: &EngineSettings,
+        progress: crate::engine::progress::ProgressMode,
+        cancel: CancellationToken,
+    ) -> Arc<Engine> {
+        let counts = state.progress_counts();
+        Arc::new(Engine {
+            client,
+            journal,
+            state: Mutex::new(state),
+            settings: settings.clone(),
+            policy: RetryPolicy::new(settings.retries),
+            progress: Progress::start(progress, counts),
+            cancel,
+            stats: Mutex::new(ExecStats::default()),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
         self.state.lock().expect("run state lock poisoned")
+    }
+
+    /// The server did not act on request `id` and will not: record why and
+    /// count it finished (failed).
+    fn not_sent(&self, id: u64, detail: String) {
+        {
+            let mut st = self.lock();
+            let r = &mut st.reqs[id as usize];
+            r.status = ReqStatus::NotSent;
+            r.message = detail;
+        }
+        self.progress.finished(false);
     }
 
     /// Run rounds until nothing is pending or in doubt, or until interrupted.
@@ -417,12 +453,7 @@ impl Engine {
                         }
                         None => {
                             tracing::warn!(req = id, range = %range, %detail, "request not sent");
-                            let mut st = self.lock();
-                            let r = &mut st.reqs[id as usize];
-                            r.status = ReqStatus::NotSent;
-                            r.message = detail;
-                            drop(st);
-                            self.progress.finished(false);
+                            self.not_sent(id, detail);
                             return Ok(());
                         }
                     }
@@ -435,12 +466,7 @@ impl Engine {
                         gave_up: true,
                     })?;
                     tracing::warn!(req = id, range = %range, %detail, "request refused");
-                    let mut st = self.lock();
-                    let r = &mut st.reqs[id as usize];
-                    r.status = ReqStatus::NotSent;
-                    r.message = detail;
-                    drop(st);
-                    self.progress.finished(false);
+                    self.not_sent(id, detail);
                     return Ok(());
                 }
                 PostAttempt::Unknown { detail } => {
