@@ -2,123 +2,22 @@
 //! JSON, idempotent reruns, pre-filled pools, several backup servers,
 //! `--skip-invalid`, every fault knob together, task failures row by row,
 //! interrupt and resume, the lock, bad credentials, an unreachable server.
+//! The rate limit has a binary of its own, `apply_rate`.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::apply::{conflicting_posts, pool, posts, request, run, sim_json, write};
 use ipimport::cli::Wire;
-use ipimport::config::{
-    ConnectionSettings, EngineSettings, Secret, ValidationSettings, normalize_server_url,
-};
-use ipimport::engine::apply::{self, ApplyOutcome, ApplyRequest};
-use ipimport::engine::progress::ProgressMode;
+use ipimport::config::Secret;
+use ipimport::engine::apply;
 use ipimport::exit::{Exit, classify};
-use ipimport::pipeline::InputOptions;
 use ipimport::range::IpRange;
 use ipimport::report::RowStatus;
-use ipimport::sim::{SimConfig, SimHandle};
+use ipimport::sim::SimConfig;
 use tokio_util::sync::CancellationToken;
-
-/// Bound every test: a hang is a failure, not a stuck suite.
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn request(sim: &SimHandle, wire: Wire, inputs: &[PathBuf], run_dir: &Path) -> ApplyRequest {
-    common::crypto();
-    ApplyRequest {
-        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
-        input: InputOptions::default(),
-        validation: ValidationSettings {
-            backup_server: Some("backup01".into()),
-            ..ValidationSettings::default()
-        },
-        connection: ConnectionSettings {
-            server: normalize_server_url(sim.base_url()).unwrap(),
-            user: "admin".into(),
-            password_file: None,
-            ca_cert: None,
-            insecure: false,
-            wire,
-            timeout: Duration::from_secs(5),
-        },
-        password: Secret::new("admin"),
-        engine: EngineSettings {
-            rate: 400,
-            burst: 1,
-            concurrency: 8,
-            max_per_request: 4096,
-            task_timeout: Duration::from_secs(20),
-            retries: 5,
-            run_dir: Some(run_dir.to_path_buf()),
-        },
-        resume: None,
-        progress: ProgressMode::Off,
-        cancel: CancellationToken::new(),
-    }
-}
-
-async fn run(req: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
-    tokio::time::timeout(LIMIT, apply::run(req))
-        .await
-        .expect("apply took too long")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-async fn sim_json(sim: &SimHandle, path: &str) -> serde_json::Value {
-    common::crypto();
-    // The inspection endpoints only: the TLS test's certificate is checked by the engine.
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .get(format!("{}{path}", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// The simulator's pool: backup server UID -> addresses as sorted ranges.
-async fn pool(sim: &SimHandle) -> BTreeMap<String, Vec<IpRange>> {
-    let v = sim_json(sim, "/sim/pool").await;
-    v.as_object()
-        .unwrap()
-        .iter()
-        .map(|(uid, list)| {
-            let mut ranges: Vec<IpRange> = list
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| IpRange::parse(a.as_str().unwrap()).unwrap())
-                .collect();
-            ranges.sort();
-            (uid.clone(), ipimport::range::coalesce_sorted(&ranges))
-        })
-        .collect()
-}
-
-async fn posts(sim: &SimHandle) -> u64 {
-    let s = sim_json(sim, "/sim/stats").await;
-    s["by_route"]["POST /api/cloud/publicIpAddresses"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
-async fn conflicting_posts(sim: &SimHandle) -> u64 {
-    sim_json(sim, "/sim/stats").await["conflicting_posts"]
-        .as_u64()
-        .unwrap()
-}
 
 fn ranges(texts: &[&str]) -> Vec<IpRange> {
     let mut v: Vec<IpRange> = texts.iter().map(|t| IpRange::parse(t).unwrap()).collect();
@@ -768,37 +667,5 @@ async fn https_with_ca_cert_or_insecure_and_refused_without() {
             .iter()
             .all(|r| r.status == RowStatus::Present)
     );
-    sim.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_one_second_window_sees_more_than_rate_plus_one_requests() {
-    // product.md: "--burst B (default 1) ... With the default, no one-second
-    // window sees more than R + 1 requests." The simulator counts admitted
-    // requests per sliding one-second window, so it measures what arrived,
-    // logons and polls included.
-    let sim = common::sim(common::quick()).await;
-    let tmp = tempfile::tempdir().unwrap();
-    // 40 single addresses, none adjacent: 40 POSTs, nothing merges.
-    let mut csv = String::from("range\n");
-    for i in 0..40 {
-        csv.push_str(&format!("198.51.100.{}\n", 2 * i));
-    }
-    let input = write(tmp.path(), "spread.csv", &csv);
-    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
-    req.engine.rate = 20;
-    req.engine.burst = 1;
-    let out = run(req).await.unwrap();
-    assert_eq!(out.exit, Exit::Ok, "{:#?}", out.report.rows);
-    let stats = sim_json(&sim, "/sim/stats").await;
-    let requests = stats["requests"].as_u64().unwrap();
-    assert!(requests > 40, "every range was posted: {stats}");
-    let peak = stats["max_requests_in_one_second"].as_u64().unwrap();
-    assert!(
-        peak <= 21,
-        "{peak} requests arrived within one second at --rate 20 --burst 1"
-    );
-    // And the limiter is not idle either: a run this long fills its windows.
-    assert!(peak >= 15, "only {peak} requests in the busiest second");
     sim.stop().await;
 }

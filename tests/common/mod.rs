@@ -2,6 +2,8 @@
 //! xmllint, an in-process simulator, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod apply;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
