@@ -556,3 +556,93 @@ fn password_sources_follow_command_line_then_environment_then_config() {
         Some(0)
     );
 }
+
+#[test]
+fn warnings_only_by_default_info_with_v_and_never_colour_into_a_pipe() {
+    // The default is quiet so that a nightly cron mail holds only what needs
+    // attention; `-v` adds the run's story ("logged on", "planned").
+    let sim = Sim::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = rows(3);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+
+    let quiet = finish(
+        apply_command(&sim.base, "admin")
+            .arg(&input)
+            .arg("--run-dir")
+            .arg(tmp.path().join("default"))
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert_eq!(quiet.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains(" INFO "),
+        "info lines without -v: {stderr}"
+    );
+    assert!(!stderr.contains("logged on"), "{stderr}");
+
+    let verbose = finish(
+        apply_command(&sim.base, "admin")
+            .arg(&input)
+            .arg("-v")
+            .arg("--run-dir")
+            .arg(tmp.path().join("verbose"))
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert_eq!(verbose.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(" INFO ") && stderr.contains("logged on"),
+        "-v shows info lines: {stderr}"
+    );
+    assert!(!stderr.contains(" DEBUG "), "-v is not debug: {stderr}");
+    for out in [&quiet, &verbose] {
+        assert!(
+            !out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b),
+            "escape codes written into a pipe"
+        );
+    }
+}
+
+#[test]
+fn a_ca_cert_without_a_certificate_is_refused_with_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = rows(1);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    for (name, text) in [
+        ("empty.pem", ""),
+        (
+            "key-only.pem",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ),
+    ] {
+        let ca = tmp.path().join(name);
+        std::fs::write(&ca, text).unwrap();
+        // No server is needed: the certificate is read before any connection.
+        let out = finish(
+            apply_command("https://127.0.0.1:9", "admin")
+                .arg(&input)
+                .arg("--ca-cert")
+                .arg(&ca)
+                .arg("--run-dir")
+                .arg(tmp.path().join(format!("run-{name}")))
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A flag pointing at the wrong file is a usage error, not the server's.
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&*ca.display().to_string()) && stderr.contains("no PEM certificate"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !tmp.path().join(format!("run-{name}")).exists(),
+            "a refused start leaves no run directory"
+        );
+    }
+}

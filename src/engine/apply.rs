@@ -24,7 +24,7 @@ use crate::engine::progress::{ProgressCounts, ProgressMode};
 use crate::engine::recorder::{Recorder, read_events};
 use crate::engine::rundir::RunDir;
 use crate::exit::{Exit, fatal};
-use crate::pipeline::{self, InputOptions};
+use crate::pipeline::{self, Batch, InputOptions};
 use crate::range::{IpRange, coalesce_sorted};
 use crate::report::{RequestReport, RowReport, RowStatus, RunReport, Summary, row_outcome};
 
@@ -110,6 +110,20 @@ fn new_client(request: &ApplyRequest) -> anyhow::Result<Arc<EmClient>> {
     )?))
 }
 
+/// Print the batch's diagnostics and the error that refuses the whole run.
+fn refuse_invalid(batch: &Batch) -> anyhow::Result<anyhow::Error> {
+    let mut text = Vec::new();
+    batch.write_text(&mut text)?;
+    eprint!("{}", String::from_utf8_lossy(&text));
+    Ok(fatal(
+        Exit::Invalid,
+        format!(
+            "{} of {} rows are invalid; nothing was submitted. Fix them, or pass --skip-invalid to apply the valid rows",
+            batch.rows_invalid, batch.rows_total
+        ),
+    ))
+}
+
 async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -121,19 +135,11 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
     })
     .await??;
     if batch.has_errors() && !request.validation.skip_invalid {
-        let mut text = Vec::new();
-        batch.write_text(&mut text)?;
-        eprint!("{}", String::from_utf8_lossy(&text));
-        return Err(fatal(
-            Exit::Invalid,
-            format!(
-                "{} of {} rows are invalid; nothing was submitted. Fix them, or pass --skip-invalid to apply the valid rows",
-                batch.rows_invalid, batch.rows_total
-            ),
-        ));
+        return Err(refuse_invalid(&batch)?);
     }
-    let run_dir = RunDir::create(request.engine.run_dir.as_deref(), started_at)?;
+    // The client first: a bad --ca-cert should not leave a run directory behind.
     let client = new_client(&request)?;
+    let run_dir = RunDir::create(request.engine.run_dir.as_deref(), started_at)?;
     let planned = async {
         client.logon().await?;
         plan::build(&client, batch, request.engine.max_per_request).await
@@ -150,16 +156,7 @@ async fn fresh(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
     if plan.refused(request.validation.skip_invalid) {
         client.logoff().await;
         forget_empty_run_dir(&run_dir);
-        let mut text = Vec::new();
-        plan.batch.write_text(&mut text)?;
-        eprint!("{}", String::from_utf8_lossy(&text));
-        return Err(fatal(
-            Exit::Invalid,
-            format!(
-                "{} of {} rows are invalid; nothing was submitted. Fix them, or pass --skip-invalid to apply the valid rows",
-                plan.batch.rows_invalid, plan.batch.rows_total
-            ),
-        ));
+        return Err(refuse_invalid(&plan.batch)?);
     }
     // From here the session is open: log off on every error path.
     let journaled = (|| -> anyhow::Result<(Recorder, PlanRecord, RunState)> {
