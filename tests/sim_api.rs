@@ -231,9 +231,24 @@ async fn backup_servers_as_references_and_entities() {
         let ents: wire::BackupServers = a.decode(w);
         assert_eq!(ents.servers[1].uid, refs.refs[1].uid);
 
+        // One server: its reference, whose Href is where it was fetched and
+        // whose Alternate link gives the entity, which links back.
         let a = s.get(&format!("/backupServers/{guid}")).await;
         assert_eq!(a.status, 200);
         check(&a, w);
+        let one: wire::EntityRef = a.decode(w);
+        assert_eq!(one, refs.refs[1]);
+        assert!(one.href.ends_with(&format!("/api/backupServers/{guid}")));
+        let alternate = one.links.iter().find(|l| l.rel == "Alternate").unwrap();
+        assert_eq!(alternate.type_.as_deref(), Some("BackupServer"));
+        let a = s.get(&alternate.href).await;
+        assert_eq!(a.status, 200);
+        check(&a, w);
+        let entity: wire::BackupServer = a.decode(w);
+        assert_eq!(entity, ents.servers[1]);
+        let back = entity.links.iter().find(|l| l.rel == "Alternate").unwrap();
+        assert_eq!(back.href, one.href);
+        assert_eq!(back.type_.as_deref(), Some("BackupServerReference"));
         let a = s.get("/backupServers/not-a-guid").await;
         assert_eq!(a.status, 404);
         check(&a, w);

@@ -245,6 +245,11 @@ pub struct EntityRef {
 }
 
 fn write_ref(w: &mut XmlWriter, r: &EntityRef) {
+    write_ref_named(w, "Ref", r);
+}
+
+/// A reference under `name`: `Ref` inside lists, `EntityRef` as a root.
+fn write_ref_named(w: &mut XmlWriter, name: &str, r: &EntityRef) {
     let attrs = [
         ("UID", Some(r.uid.as_str())),
         ("Name", Some(r.name.as_str())),
@@ -252,11 +257,23 @@ fn write_ref(w: &mut XmlWriter, r: &EntityRef) {
         ("Type", Some(r.type_.as_str())),
     ];
     if r.links.is_empty() {
-        w.empty("Ref", &attrs);
+        w.empty(name, &attrs);
     } else {
-        w.open("Ref", &attrs);
+        w.open(name, &attrs);
         write_links(w, &r.links);
-        w.close("Ref");
+        w.close(name);
+    }
+}
+
+/// A single resource's reference representation (`GET /api/backupServers/{id}`
+/// without `?format=Entity`): the schema's root `EntityRef`.
+impl Body for EntityRef {
+    const ROOT: &'static str = "EntityRef";
+    fn write_xml(&self, w: &mut XmlWriter) {
+        write_ref_named(w, Self::ROOT, self);
+    }
+    fn read_xml(root: &XElem) -> Result<Self, WireError> {
+        Ok(read_ref(root))
     }
 }
 

@@ -439,7 +439,10 @@ fn backup_server(shared: &Shared, req: &Req<'_>, id: &str) -> Reply {
         .ok()
         .and_then(|g| shared.servers.iter().find(|s| s.guid == g));
     match found {
-        Some(s) => Reply::body(200, &server_entity(req, s), req.accept),
+        // As the vendor documents it: the reference by default, the entity
+        // on `?format=Entity`; each links to the other as `Alternate`.
+        Some(s) if wants_entities(req) => Reply::body(200, &server_entity(req, s), req.accept),
+        Some(s) => Reply::body(200, &server_ref(req, s), req.accept),
         None => Reply::error(404, format!("Backup server {id} was not found"), req.accept),
     }
 }
