@@ -190,6 +190,56 @@ fn killed_with_sigkill_at_several_points_then_resumed_to_the_exact_pool() {
     }
 }
 
+/// Lines of `journal.jsonl` that record an accepted POST.
+fn accepted_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .map(|t| t.lines().filter(|l| l.contains("\"accepted\"")).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
+    // Tasks of 7 s, longer than the 5 s the engine settles for before it has
+    // seen any task finish. Killed while four tasks run, the resume first
+    // sends the ranges that were never sent, learns from their tasks how
+    // long a task takes, and only then reads back the four in doubt: by
+    // then their tasks have landed, and nothing is sent twice.
+    let sim = Sim::start(&["--task-ms", "7000", "--finish-lag-ms", "30", "--seed", "9"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = rows(8);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let mut child = apply_command(&sim.base, "admin")
+        .arg(&input)
+        .args(["--rate", "50", "--concurrency", "4", "--run-dir"])
+        .arg(&run_dir)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while accepted_lines(&run_dir) < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let out = finish(
+        apply_command(&sim.base, "admin")
+            .arg("--resume")
+            .arg(&run_dir)
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(sim.addresses(), want);
+    let stats = sim.get("/sim/stats");
+    assert_eq!(stats["conflicting_posts"], 0, "{stats}");
+    assert_eq!(stats["tasks_created"], 8, "{stats}");
+}
+
 impl Sim {
     fn get_reset(&self) {
         let _ = rustls::crypto::ring::default_provider().install_default();

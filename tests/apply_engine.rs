@@ -669,3 +669,36 @@ async fn https_with_ca_cert_or_insecure_and_refused_without() {
     );
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_outliving_the_task_timeout_count_as_failed_and_are_read_back() {
+    // product.md: "--task-timeout SECS: a task still unfinished then counts
+    // as failed (and is reconciled)". The tasks still land; reading the
+    // range back finds them, so the rows are created and nothing is resent.
+    let sim = common::sim(SimConfig {
+        task_time: Duration::from_millis(1500),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(
+        tmp.path(),
+        "slow.csv",
+        "range\n198.51.100.0/30\n198.51.100.8/30\n",
+    );
+    let mut req = request(&sim, Wire::Json, &[input], &tmp.path().join("run"));
+    req.engine.task_timeout = Duration::from_millis(400);
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::Ok, "{:#?}", out.report.rows);
+    let s = &out.report.summary;
+    assert_eq!((s.tasks_failed, s.tasks_succeeded), (2, 0), "{s:?}");
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Created)
+    );
+    assert_eq!(conflicting_posts(&sim).await, 0);
+    assert_eq!(posts(&sim).await, 2);
+    sim.stop().await;
+}

@@ -17,7 +17,7 @@ use crate::config::{ConnectionSettings, EngineSettings, Secret, ValidationSettin
 use crate::em::client::EmClient;
 use crate::em::limiter::RequestLimiter;
 use crate::em::retry::RetryPolicy;
-use crate::engine::events::{Event, PlanRecord};
+use crate::engine::events::{Event, LOST_TIMEOUT, PlanRecord};
 use crate::engine::execute::{Ending, Engine, Req, ReqStatus, RunState};
 use crate::engine::plan;
 use crate::engine::progress::{ProgressCounts, ProgressMode};
@@ -318,6 +318,10 @@ pub fn replay(events: &[Event]) -> anyhow::Result<(PlanRecord, RunState)> {
             Event::TaskLost { req, reason, task } => {
                 let r = req_mut(&mut state, *req).ok_or_else(|| bad(format!("request {req}")))?;
                 r.status = ReqStatus::Unknown;
+                if reason == LOST_TIMEOUT {
+                    r.timed_out = true;
+                    r.success = Some(false);
+                }
                 r.message = format!("task {task}: {reason}");
             }
             Event::Reconciled { req, missing, then } => {
@@ -578,16 +582,9 @@ fn build_report(
             .saturating_sub(record.addresses_present),
         addresses_failed: missing_after,
         requests_submitted: st.reqs.iter().filter(|r| r.attempts > 0).count() as u64,
-        tasks_succeeded: st
-            .reqs
-            .iter()
-            .filter(|r| r.status == ReqStatus::Succeeded)
-            .count() as u64,
-        tasks_failed: st
-            .reqs
-            .iter()
-            .filter(|r| r.status == ReqStatus::TaskFailed)
-            .count() as u64,
+        tasks_succeeded: st.reqs.iter().filter(|r| r.success == Some(true)).count() as u64,
+        // Failed tasks and tasks given up on at --task-timeout, as the contract counts them.
+        tasks_failed: st.reqs.iter().filter(|r| r.success == Some(false)).count() as u64,
         task_polls: client.task_polls,
         http_requests: client.http_requests,
         retries: client.retries + post_retries,

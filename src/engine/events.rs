@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::range::IpRange;
 
+/// `TaskLost` reason: still unfinished at `--task-timeout` (counts as failed).
+pub const LOST_TIMEOUT: &str = "timeout";
+/// `TaskLost` reason: the server no longer shows the task (a new session).
+pub const LOST_VANISHED: &str = "vanished";
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -53,7 +58,8 @@ pub enum Event {
         /// From acceptance to the poll that saw it finished.
         duration_ms: u64,
     },
-    /// The task of request `req` vanished or timed out: it will be reconciled.
+    /// The task of request `req` vanished or timed out ([`LOST_TIMEOUT`],
+    /// [`LOST_VANISHED`]): it will be reconciled.
     TaskLost {
         req: u64,
         task: String,

@@ -17,7 +17,7 @@ use crate::em::client::{EmClient, PostAttempt, TaskStatus};
 use crate::em::error::EmError;
 use crate::em::retry::RetryPolicy;
 use crate::engine::cut::missing_pieces;
-use crate::engine::events::{Event, RangeText};
+use crate::engine::events::{Event, LOST_TIMEOUT, LOST_VANISHED, RangeText};
 use crate::engine::progress::{Progress, ProgressCounts};
 use crate::engine::recorder::Recorder;
 use crate::range::IpRange;
@@ -68,6 +68,10 @@ pub struct Req {
     pub session: u64,
     /// The request this one was cut from by reconciliation.
     pub parent: Option<u64>,
+    /// How old its task was when last seen still running.
+    pub seen_running: Duration,
+    /// Its task was given up on at `--task-timeout` (counts as failed).
+    pub timed_out: bool,
 }
 
 impl Req {
@@ -83,6 +87,8 @@ impl Req {
             message: String::new(),
             session: 0,
             parent,
+            seen_running: Duration::ZERO,
+            timed_out: false,
         }
     }
 
@@ -112,6 +118,27 @@ pub struct RunState {
     pub typical_task: Option<Duration>,
     /// Shortest task seen: no task younger than this needs a poll.
     pub shortest_task: Option<Duration>,
+}
+
+impl RunState {
+    /// How far apart two reads of the pool must be to show that no task is
+    /// still adding to it: the longest task seen finished (5 s before any
+    /// was), and no less than any task was seen running. A task's age when
+    /// last seen running is a lower bound on its duration, and may be all
+    /// that a run whose tasks keep vanishing ever learns. Tasks given up on
+    /// at `--task-timeout` do not count: they would hold every run for that long.
+    pub fn settle_gap(&self) -> Duration {
+        let running = self
+            .reqs
+            .iter()
+            .filter(|r| !r.timed_out)
+            .map(|r| r.seen_running)
+            .max()
+            .unwrap_or_default();
+        self.longest_task
+            .unwrap_or(SETTLE_BEFORE_ANY_TASK)
+            .max(running)
+    }
 }
 
 impl RunState {
@@ -253,20 +280,34 @@ impl Engine {
             if self.cancel.is_cancelled() {
                 return Ok(Ending::Interrupted);
             }
-            if !doubtful.is_empty() || !recheck.is_empty() {
+            // Order matters for exactly-once. Ranges never sent are compared
+            // with the pool and sent first: their tasks teach how long a task
+            // takes. Only then are the ranges in doubt settled, with a gap that
+            // has learned from those tasks (a resume starts knowing nothing,
+            // and 5 s is too short for a server whose tasks take longer).
+            // The three sets are disjoint, so the order cannot double a range.
+            if !recheck.is_empty() {
                 tracing::info!(
                     round,
-                    in_doubt = doubtful.len(),
                     recheck = recheck.len(),
-                    "reconciling against the pool"
+                    "checking unsent ranges against the pool"
                 );
-                self.reconcile(&doubtful, &recheck).await?;
+                self.reconcile(&[], &recheck).await?;
                 continue;
             }
-            if pending.is_empty() {
+            if !pending.is_empty() {
+                self.submit_round(pending).await?;
+                continue;
+            }
+            if doubtful.is_empty() {
                 return Ok(Ending::Complete);
             }
-            self.submit_round(pending).await?;
+            tracing::info!(
+                round,
+                in_doubt = doubtful.len(),
+                "reconciling against the pool"
+            );
+            self.reconcile(&doubtful, &[]).await?;
         }
         // Still in doubt after every round: say so, do not loop forever.
         let mut st = self.lock();
@@ -524,6 +565,8 @@ impl Engine {
                     Some(_) if elapsed > self.settings.task_timeout => {
                         let r = &mut st.reqs[f.req as usize];
                         r.status = ReqStatus::Unknown;
+                        r.timed_out = true;
+                        r.success = Some(false);
                         r.message = format!(
                             "task {} still unfinished after {}s",
                             f.task,
@@ -532,11 +575,11 @@ impl Engine {
                         events.push(Event::TaskLost {
                             req: f.req,
                             task: f.task.clone(),
-                            reason: "timeout".into(),
+                            reason: LOST_TIMEOUT.into(),
                         });
                         ended.push((i, None));
                     }
-                    Some(_) => {}
+                    Some(_) => st.reqs[f.req as usize].seen_running = elapsed,
                     None => {
                         let r = &mut st.reqs[f.req as usize];
                         r.status = ReqStatus::Unknown;
@@ -547,7 +590,7 @@ impl Engine {
                         events.push(Event::TaskLost {
                             req: f.req,
                             task: f.task.clone(),
-                            reason: "vanished".into(),
+                            reason: LOST_VANISHED.into(),
                         });
                         ended.push((i, None));
                     }
@@ -653,13 +696,12 @@ impl Engine {
         }
     }
 
-    /// Read the pools until two reads, at least the longest task duration
-    /// seen apart (5 s before any was seen), agree.
+    /// Read the pools until two reads, [`RunState::settle_gap`] apart, agree.
     async fn settled_pools(
         &self,
         uids: &BTreeSet<String>,
     ) -> anyhow::Result<BTreeMap<String, Vec<IpRange>>> {
-        let gap = self.lock().longest_task.unwrap_or(SETTLE_BEFORE_ANY_TASK);
+        let gap = self.lock().settle_gap();
         let mut before = self.read_pools(uids).await?;
         for _ in 0..50 {
             tokio::time::sleep(gap).await;
