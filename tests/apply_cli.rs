@@ -386,6 +386,41 @@ fn unreachable_server_and_bad_password_exit_3_with_advice() {
         stderr.contains("cannot reach Enterprise Manager"),
         "{stderr}"
     );
+
+    // A server that answers, but not an Enterprise Manager API at that URL.
+    let out = finish(
+        apply_command(&sim.base, "admin")
+            .env("IPIMPORT_SERVER", format!("{}/sim", sim.base))
+            .arg(&input)
+            .arg("--run-dir")
+            .arg(tmp.path().join("c"))
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 404") && stderr.contains("is --server an Enterprise Manager"),
+        "{stderr}"
+    );
+
+    // --resume of a directory that is not a run directory: exit 2, said once.
+    for dir in [tmp.path().join("nowhere"), tmp.path().to_path_buf()] {
+        let out = finish(
+            apply_command(&sim.base, "admin")
+                .arg("--resume")
+                .arg(&dir)
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("does not exist") || stderr.contains("has no journal.jsonl"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches("os error").count(), 0, "{stderr}");
+    }
 }
 
 #[test]

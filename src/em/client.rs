@@ -266,6 +266,13 @@ impl EmClient {
                 Ok(reply) => {
                     let failure =
                         retry::classify(Symptom::Status(reply.status.as_u16(), reply.retry_after));
+                    if reply.status == StatusCode::NOT_FOUND {
+                        // Nothing answers at the logon URL: the URL, not the server, is wrong.
+                        return Err(EmError::Protocol {
+                            what: "the logon".into(),
+                            detail: format!("HTTP 404 at {url}"),
+                        });
+                    }
                     if failure == Failure::Permanent || !self.policy.has_more(attempt) {
                         return Err(self.status_error("the logon", &reply));
                     }

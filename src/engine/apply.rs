@@ -65,6 +65,7 @@ pub struct JournalOrigin {
 
 /// The server, user and wire format a run directory's journal records.
 pub fn journal_origin(run_dir: &Path) -> anyhow::Result<JournalOrigin> {
+    crate::engine::rundir::check_is_run_dir(run_dir)?;
     let events = read_events(&run_dir.join(crate::engine::journal::JOURNAL_FILE))?;
     events
         .into_iter()

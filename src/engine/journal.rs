@@ -174,7 +174,7 @@ impl Journal {
     fn encode_error(&self, source: serde_json::Error) -> JournalError {
         JournalError::Encode {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 }
@@ -229,7 +229,7 @@ pub fn read_journal_with_tail<E: DeserializeOwned>(
         let event = serde_json::from_slice(text).map_err(|source| JournalError::Corrupt {
             path: path.to_path_buf(),
             line: number,
-            source,
+            cause: source,
         })?;
         events.push(event);
     }
@@ -271,28 +271,30 @@ fn scan_lines(file: &mut File) -> io::Result<LineScan> {
 /// Why the journal could not be written or read. The messages say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    // The cause is in the message, so it is not also a `source`: anyhow's
+    // `{:#}` would print it twice.
+    #[error("journal {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: io::Error },
     #[error(
         "journal {} already exists: this run directory belongs to an earlier run; \
          finish that run with `ipimport apply --resume DIR` or choose another --run-dir",
         path.display()
     )]
     Exists { path: PathBuf },
-    #[error("journal {}: cannot encode an event: {source}", path.display())]
+    #[error("journal {}: cannot encode an event: {cause}", path.display())]
     Encode {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
-        "journal {} is damaged at line {line} ({source}); it cannot be resumed safely. \
+        "journal {} is damaged at line {line} ({cause}); it cannot be resumed safely. \
          Inspect that line, or start a new apply: it reads the live pool and sends only what is missing",
         path.display()
     )]
     Corrupt {
         path: PathBuf,
         line: u64,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -300,7 +302,7 @@ impl JournalError {
     fn io(path: &Path, source: io::Error) -> JournalError {
         JournalError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 }

@@ -42,6 +42,31 @@ pub struct RunDir {
     _lock: RunLock,
 }
 
+/// Refuse a path that is not the run directory of an earlier apply (exit 2),
+/// saying what to give instead.
+pub fn check_is_run_dir(path: &Path) -> anyhow::Result<()> {
+    if !path.is_dir() {
+        return Err(fatal(
+            Exit::Invalid,
+            format!(
+                "run directory {} does not exist; give the directory an earlier apply wrote",
+                path.display()
+            ),
+        ));
+    }
+    if !path.join(JOURNAL_FILE).is_file() {
+        return Err(fatal(
+            Exit::Invalid,
+            format!(
+                "{} has no {JOURNAL_FILE}: it is not the run directory of an apply, \
+                 or that apply stopped before planning; start a new apply instead",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl RunDir {
     /// Create and lock the run directory of a new run.
     ///
@@ -88,26 +113,8 @@ impl RunDir {
     /// The directory must exist and hold a journal. Errors exit 2, or 4 when
     /// another apply holds the lock.
     pub fn open_existing(path: &Path) -> anyhow::Result<RunDir> {
-        if !path.is_dir() {
-            return Err(fatal(
-                Exit::Invalid,
-                format!(
-                    "run directory {} does not exist; give the directory an earlier apply wrote",
-                    path.display()
-                ),
-            ));
-        }
+        check_is_run_dir(path)?;
         let lock = RunLock::acquire(path)?;
-        if !path.join(JOURNAL_FILE).is_file() {
-            return Err(fatal(
-                Exit::Invalid,
-                format!(
-                    "{} has no {JOURNAL_FILE}: it is not the run directory of an apply, \
-                     or that apply stopped before planning; start a new apply instead",
-                    path.display()
-                ),
-            ));
-        }
         Ok(RunDir::new(path.to_path_buf(), lock))
     }
 
