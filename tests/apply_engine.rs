@@ -702,3 +702,39 @@ async fn tasks_outliving_the_task_timeout_count_as_failed_and_are_read_back() {
     assert_eq!(posts(&sim).await, 2);
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_whose_tasks_outlive_an_interrupt_say_so() {
+    // Tasks longer than the interrupt's grace: the rows are failed (their
+    // addresses are not in the pool at the end), and the detail says why
+    // and what to do, rather than blaming the server.
+    let sim = common::sim(SimConfig {
+        task_time: Duration::from_secs(7),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(
+        tmp.path(),
+        "two.csv",
+        "range\n198.51.100.0/30\n198.51.100.8/30\n",
+    );
+    let req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let out = run(req).await.unwrap();
+    assert_eq!(out.exit, Exit::Interrupted);
+    for row in &out.report.rows {
+        assert_eq!(row.status, RowStatus::Failed, "{row:?}");
+        assert!(
+            row.detail
+                .contains("was still running when the run was interrupted; resume the run"),
+            "{}",
+            row.detail
+        );
+    }
+    sim.stop().await;
+}

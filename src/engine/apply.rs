@@ -524,7 +524,7 @@ fn build_report(
                 report_row.status = RowStatus::Skipped;
                 report_row.detail = "not attempted: the run was interrupted; resume it".into();
             } else {
-                let reasons: BTreeSet<String> = touching
+                let mut reasons: BTreeSet<String> = touching
                     .iter()
                     .filter(|r| {
                         matches!(r.status, ReqStatus::TaskFailed | ReqStatus::NotSent)
@@ -533,6 +533,17 @@ fn build_report(
                     .filter(|r| !r.message.is_empty())
                     .map(|r| r.message.clone())
                     .collect();
+                if ending == Ending::Interrupted {
+                    // Not a failure of the server: the run stopped first.
+                    for r in &touching {
+                        if matches!(r.status, ReqStatus::Accepted | ReqStatus::Sending) {
+                            reasons.insert(format!(
+                                "{} was still running when the run was interrupted; resume the run to finish it",
+                                r.task.as_deref().map_or("its request".to_string(), |t| format!("task {t}"))
+                            ));
+                        }
+                    }
+                }
                 if !reasons.is_empty() {
                     report_row.detail = format!(
                         "{}; {}",
