@@ -238,6 +238,16 @@ fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
     let stats = sim.get("/sim/stats");
     assert_eq!(stats["conflicting_posts"], 0, "{stats}");
     assert_eq!(stats["tasks_created"], 8, "{stats}");
+    // The report lists the requests sent, not the ranges the resume only
+    // compared with the pool.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    let requests = report["requests"].as_array().unwrap();
+    assert!(
+        requests.iter().all(|r| r["attempts"].as_u64().unwrap() > 0),
+        "{requests:#?}"
+    );
+    assert_eq!(report["summary"]["requests_submitted"], 8, "{report}");
 }
 
 impl Sim {

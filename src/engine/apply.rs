@@ -558,6 +558,9 @@ fn build_report(
     let requests: Vec<RequestReport> = st
         .reqs
         .iter()
+        // A range a resume only compared with the pool was never a request:
+        // the pieces cut from it (if any) are.
+        .filter(|r| !(r.attempts == 0 && r.status == ReqStatus::Reconciled))
         .map(|r| RequestReport {
             backup_server_uid: r.uid.clone(),
             first: r.range.first_addr().to_string(),
