@@ -73,6 +73,21 @@ fn csv_spreadsheet_export() {
 }
 
 #[test]
+fn csv_with_cr_only_line_ends() {
+    // Old Mac Excel's "CSV (Macintosh)": each line ends with a lone CR.
+    let text =
+        b"Backup Server,First IP,Last IP\rbackup01,8.8.27.1,8.8.27.300\r\rbackup01,8.8.27.7,\r";
+    let batch = load("mac.csv", text);
+    assert_eq!(batch.rows_total, 2);
+    let d: Vec<_> = batch.diagnostics.iter().map(|d| (d.code, d.line)).collect();
+    assert_eq!(d, vec![("bad-address", 2)]);
+    assert_eq!(
+        rows(&batch)[1],
+        (4, "8.8.27.7".into(), "backup01".into(), String::new())
+    );
+}
+
+#[test]
 fn every_header_alias_reads() {
     let servers = [
         "backup_server",
