@@ -378,12 +378,19 @@ impl CheckedRow<'_> {
     }
 }
 
+/// Advice for an empty backup server value (flag or config key).
+pub const BLANK_BACKUP_SERVER: &str = "the value is empty; give a backup server name or \
+     urn:veeam:BackupServer:<guid>, or leave it out so that each row names its own";
+
 const URN_PREFIX: &str = "urn:veeam:BackupServer:";
 
 /// Check a backup server value: a name is taken as it is; a value starting
 /// with `urn:` must be `urn:veeam:BackupServer:<guid>` and comes back in
 /// canonical form (lowercase GUID). `Err` holds the advice.
 pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
+    if value.trim().is_empty() {
+        return Err(BLANK_BACKUP_SERVER.to_string());
+    }
     // `get`, not indexing: the value may hold multi-byte characters.
     let starts_with = |prefix: &str| {
         value

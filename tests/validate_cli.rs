@@ -200,6 +200,29 @@ fn unreadable_input_exits_2_with_advice() {
 }
 
 #[test]
+fn blank_backup_server_is_a_usage_error() {
+    let csv = sample("ranges.csv");
+    for value in ["", "  "] {
+        let (code, out, err) = validate(&[&csv, "--backup-server", value], None);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("--backup-server") && err.contains("empty"),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "backup_server = \" \"\n").unwrap();
+    let (code, out, err) = validate(&[&csv, "--config", config.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("backup_server") && err.contains("empty"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
 fn stdin_takes_input_format() {
     let (code, out, _) = validate(
         &["-", "--input-format", "yaml", "--format", "json"],
