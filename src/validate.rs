@@ -124,7 +124,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "ambiguous-range",
         Severity::Error,
-        "both a one-cell range and a first address filled",
+        "both a one-cell range and a first or last address filled",
     ),
     (
         "range-too-large",
@@ -476,70 +476,82 @@ pub fn check_row<'r>(
     }
 
     // The address cells.
-    let address_cell = match (row.range, row.first) {
-        (Some(range), Some(first)) => {
-            out.push(
-                Diagnostic::error(
-                    "ambiguous-range",
-                    format!(
-                        "both a range ('{}') and a first address ('{}') are filled in; keep one",
-                        range.text, first.text
-                    ),
-                    src,
-                    line,
-                )
-                .in_column(first.column),
-            );
-            None
-        }
-        (Some(range), None) => {
-            match IpRange::parse(range.text) {
-                Ok(r) => checked.range = Some(r),
-                Err(e) => out.push(range_diagnostic(&e, ctx, line, range)),
+    // A range cell plus a first OR last cell: either could be meant, so
+    // neither is taken (a silently dropped bound would load the wrong range).
+    let extra = row
+        .first
+        .map(|c| (c, "first"))
+        .or(row.last.map(|c| (c, "last")));
+    let address_cell = if let (Some(range), Some((cell, what))) = (row.range, extra) {
+        out.push(
+            Diagnostic::error(
+                "ambiguous-range",
+                format!(
+                    "both the range cell{} ('{}') and the {what} address cell{} ('{}') are \
+                         filled in; keep one form: the range alone, or first/last without range",
+                    range.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
+                    range.text,
+                    cell.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
+                    cell.text
+                ),
+                src,
+                line,
+            )
+            .in_column(cell.column),
+        );
+        None
+    } else {
+        match (row.range, row.first) {
+            (Some(range), _) => {
+                match IpRange::parse(range.text) {
+                    Ok(r) => checked.range = Some(r),
+                    Err(e) => out.push(range_diagnostic(&e, ctx, line, range)),
+                }
+                Some(range)
             }
-            Some(range)
-        }
-        (None, Some(first)) => {
-            // Each bound parsed once, so that an error names its own cell.
-            let bounds = parse_address(first.text).map_err(|e| (e, first)).and_then(
-                |(family, low)| match row.last {
-                    None => Ok(IpRange::single(family, low)),
-                    Some(last) => {
-                        let (last_family, high) =
-                            parse_address(last.text).map_err(|e| (e, last))?;
-                        if last_family != family {
-                            return Err((
-                                RangeError::MixedFamily {
-                                    first: first.text.to_string(),
-                                    last: last.text.to_string(),
-                                },
-                                last,
-                            ));
-                        }
-                        IpRange::new(family, low, high).map_err(|e| (e, last))
-                    }
-                },
-            );
-            match bounds {
-                Ok(r) => checked.range = Some(r),
-                Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
+            (None, Some(first)) => {
+                // Each bound parsed once, so that an error names its own cell.
+                let bounds =
+                    parse_address(first.text)
+                        .map_err(|e| (e, first))
+                        .and_then(|(family, low)| match row.last {
+                            None => Ok(IpRange::single(family, low)),
+                            Some(last) => {
+                                let (last_family, high) =
+                                    parse_address(last.text).map_err(|e| (e, last))?;
+                                if last_family != family {
+                                    return Err((
+                                        RangeError::MixedFamily {
+                                            first: first.text.to_string(),
+                                            last: last.text.to_string(),
+                                        },
+                                        last,
+                                    ));
+                                }
+                                IpRange::new(family, low, high).map_err(|e| (e, last))
+                            }
+                        });
+                match bounds {
+                    Ok(r) => checked.range = Some(r),
+                    Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
+                }
+                Some(first)
             }
-            Some(first)
-        }
-        (None, None) => {
-            let column = row.last.and_then(|c| c.column);
-            out.push(
-                Diagnostic::error(
-                    "missing-address",
-                    "the row has no address; fill in its range (or first address) cell, \
+            (None, None) => {
+                let column = row.last.and_then(|c| c.column);
+                out.push(
+                    Diagnostic::error(
+                        "missing-address",
+                        "the row has no address; fill in its range (or first address) cell, \
                      or delete the row"
-                        .to_string(),
-                    src,
-                    line,
-                )
-                .in_column(column),
-            );
-            None
+                            .to_string(),
+                        src,
+                        line,
+                    )
+                    .in_column(column),
+                );
+                None
+            }
         }
     };
 

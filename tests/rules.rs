@@ -117,6 +117,32 @@ fn ambiguous_range() {
         found(&batch, "ambiguous-range"),
         vec![(3, Some("first".into()))]
     );
+    // A last address beside a range is not dropped either.
+    let text = b"range,first,last\n203.0.113.4,,203.0.113.5\n";
+    let batch = load("t.csv", text, &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(2, Some("last".into()))]
+    );
+    assert!(batch.ranges.is_empty());
+    let text = b"- 203.0.113.1\n- range: 203.0.113.2\n  last: 203.0.113.3\n- {range: 203.0.113.7, start: 203.0.113.8}\n";
+    let batch = load("t.yaml", text, &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(2, Some("last".into())), (4, Some("start".into()))]
+    );
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "ambiguous-range")
+        .unwrap();
+    assert!(
+        d.message.contains("'range'")
+            && d.message.contains("'last'")
+            && d.message.contains("keep one"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
