@@ -206,23 +206,45 @@ const CHUNK_ROWS: usize = 8192;
 
 /// Read, validate and merge `inputs` (see the module docs).
 ///
-/// Fails only for input that cannot be read at all (missing file, no
-/// header, not text, unknown sheet); row problems are diagnostics.
+/// Fails for input that cannot be read at all (missing file, no header,
+/// not text, unknown sheet): `plan` and `apply` submit nothing then, even
+/// with `--skip-invalid`. Row problems are diagnostics.
 pub fn load_batch(
     inputs: &[String],
     opts: &InputOptions,
     settings: &ValidationSettings,
     keep_rows: bool,
 ) -> anyhow::Result<Batch> {
-    Ok(load(inputs, opts, settings, keep_rows)?.into_batch())
+    Ok(load_inputs(inputs, opts, settings, keep_rows, false)?.into_batch())
 }
 
-/// As [`load_batch`], keeping the merged ranges in compact form.
+/// As [`load_batch`], keeping the merged ranges in compact form, and (for
+/// `validate`) reporting an input that cannot be read as an error
+/// diagnostic of that input, so the other inputs are still judged.
 pub fn load(
     inputs: &[String],
     opts: &InputOptions,
     settings: &ValidationSettings,
     keep_rows: bool,
+) -> anyhow::Result<Loaded> {
+    load_inputs(inputs, opts, settings, keep_rows, true)
+}
+
+/// The diagnostic of an input that could not be read (see [`input::InputError`]).
+fn unreadable_diagnostic(source: &str, err: &anyhow::Error) -> Diagnostic {
+    match err.downcast_ref::<input::InputError>() {
+        Some(e) => Diagnostic::error(e.code, e.advice.clone(), source, e.line.unwrap_or(1))
+            .in_column(e.column.as_deref()),
+        None => Diagnostic::error(input::UNREADABLE, format!("{err:#}"), source, 1),
+    }
+}
+
+fn load_inputs(
+    inputs: &[String],
+    opts: &InputOptions,
+    settings: &ValidationSettings,
+    keep_rows: bool,
+    file_errors_as_diagnostics: bool,
 ) -> anyhow::Result<Loaded> {
     if inputs.is_empty() {
         return Err(fatal(
@@ -258,15 +280,22 @@ pub fn load(
             allow_nonpublic: settings.allow_nonpublic,
         };
         let file = index as u32;
-        match input::kind_of(input, opts.format)? {
-            Kind::Delimited(delimiter) => {
-                let reader = CsvReader::open(source.clone(), input::open(input)?, delimiter)?;
-                chunks.extend(load_delimited(reader, &ctx, file, keep_rows)?);
-            }
-            Kind::Yaml => chunks.extend(load_yaml(input, &ctx, file, keep_rows)?),
-            Kind::Sheet => {
-                chunks.extend(load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows)?)
-            }
+        let read = match input::kind_of(input, opts.format) {
+            Ok(Kind::Delimited(delimiter)) => input::open(input)
+                .and_then(|bytes| CsvReader::open(source.clone(), bytes, delimiter))
+                .and_then(|reader| load_delimited(reader, &ctx, file, keep_rows)),
+            Ok(Kind::Yaml) => load_yaml(input, &ctx, file, keep_rows),
+            Ok(Kind::Sheet) => load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(read) => chunks.extend(read),
+            Err(e) if file_errors_as_diagnostics => chunks.push(ChunkOut {
+                file,
+                diagnostics: vec![unreadable_diagnostic(&source, &e)],
+                ..ChunkOut::default()
+            }),
+            Err(e) => return Err(e),
         }
     }
     tracing::debug!(elapsed = ?started.elapsed(), "inputs read and validated");

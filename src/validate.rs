@@ -162,6 +162,16 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "YAML entry that is neither a string nor a mapping with an address",
     ),
     (
+        "unreadable-input",
+        Severity::Error,
+        "an input that cannot be opened or read as a range file (validate goes on with the others)",
+    ),
+    (
+        "bad-header",
+        Severity::Error,
+        "an input with no usable header (empty, no address column, two columns meaning the same)",
+    ),
+    (
         "documentation-range",
         Severity::Warning,
         "documentation addresses (192.0.2.0/24, 2001:db8::/32, ...)",

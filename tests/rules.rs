@@ -2,7 +2,7 @@
 //! line (and column where there is one), and the row's validity is right.
 
 use ipimport::config::ValidationSettings;
-use ipimport::pipeline::{Batch, InputOptions, load_batch};
+use ipimport::pipeline::{Batch, InputOptions, load, load_batch};
 use ipimport::validate::{CODES, Severity};
 
 fn settings(server: Option<&str>) -> ValidationSettings {
@@ -13,7 +13,7 @@ fn settings(server: Option<&str>) -> ValidationSettings {
 }
 
 /// Load `text` as a file named `name` (extension decides the format).
-fn load(name: &str, text: &[u8], settings: &ValidationSettings) -> Batch {
+fn load_one(name: &str, text: &[u8], settings: &ValidationSettings) -> Batch {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -38,7 +38,7 @@ fn csv_with(row: &str) -> Vec<u8> {
 
 /// Assert that `row` (line 3) yields exactly `code` in `column`, and is invalid.
 fn assert_error(code: &str, row: &str, column: Option<&str>) {
-    let batch = load("t.csv", &csv_with(row), &settings(Some("b1")));
+    let batch = load_one("t.csv", &csv_with(row), &settings(Some("b1")));
     assert_eq!(
         found(&batch, code),
         vec![(3, column.map(str::to_string))],
@@ -80,7 +80,7 @@ fn ipv4_mapped() {
 #[test]
 fn bad_prefix_and_host_bits() {
     let text = b"server,cidr\nb1,198.51.100.0/33\nb1,198.51.100.7/28\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert_eq!(found(&batch, "bad-prefix"), vec![(2, Some("cidr".into()))]);
     assert_eq!(
         found(&batch, "host-bits-set"),
@@ -112,21 +112,21 @@ fn missing_address() {
 #[test]
 fn ambiguous_range() {
     let text = b"range,first\n203.0.113.1,\n203.0.113.2,203.0.113.3\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(
         found(&batch, "ambiguous-range"),
         vec![(3, Some("first".into()))]
     );
     // A last address beside a range is not dropped either.
     let text = b"range,first,last\n203.0.113.4,,203.0.113.5\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(
         found(&batch, "ambiguous-range"),
         vec![(2, Some("last".into()))]
     );
     assert!(batch.ranges.is_empty());
     let text = b"- 203.0.113.1\n- range: 203.0.113.2\n  last: 203.0.113.3\n- {range: 203.0.113.7, start: 203.0.113.8}\n";
-    let batch = load("t.yaml", text, &settings(Some("b1")));
+    let batch = load_one("t.yaml", text, &settings(Some("b1")));
     assert_eq!(
         found(&batch, "ambiguous-range"),
         vec![(2, Some("last".into())), (4, Some("start".into()))]
@@ -151,7 +151,7 @@ fn range_too_large() {
     // The limit is the setting's.
     let mut s = settings(Some("b1"));
     s.max_range_size = 16;
-    let batch = load("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
+    let batch = load_one("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
     assert_eq!(
         found(&batch, "range-too-large"),
         vec![(3, Some("range".into()))]
@@ -167,9 +167,9 @@ fn non_public() {
     // Allowed on request, and the globally reachable holes stay public.
     let mut s = settings(Some("b1"));
     s.allow_nonpublic = true;
-    let batch = load("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
+    let batch = load_one("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
     assert!(!batch.has_errors());
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range\n192.0.0.9-192.0.0.10\n",
         &settings(Some("b1")),
@@ -180,10 +180,10 @@ fn non_public() {
 #[test]
 fn missing_backup_server() {
     let text = b"backup_server,range\nb1,203.0.113.1\n,203.0.113.2\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert_eq!(found(&batch, "missing-backup-server"), vec![(3, None)]);
     // The default fills the gap.
-    let batch = load("t.csv", text, &settings(Some("b2")));
+    let batch = load_one("t.csv", text, &settings(Some("b2")));
     assert!(!batch.has_errors());
     assert_eq!(batch.ranges.len(), 2);
     assert_eq!(batch.ranges[1].backup_server, "b2");
@@ -198,7 +198,7 @@ fn bad_backup_server_uid() {
     );
     // A good UID is canonicalized, so both spellings merge together.
     let text = b"backup_server,range\nurn:veeam:BackupServer:8C0B7C2E-6F4A-4A8E-9D1C-3B2F1E0A9D77,203.0.113.1\nurn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77,203.0.113.2\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(!batch.has_errors());
     assert_eq!(batch.ranges.len(), 1);
     assert_eq!(
@@ -209,7 +209,7 @@ fn bad_backup_server_uid() {
 
 #[test]
 fn unterminated_quote() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range,comment\n203.0.113.1,x\n203.0.113.2,\"open\n203.0.113.3,y\n",
         &settings(Some("b1")),
@@ -220,7 +220,7 @@ fn unterminated_quote() {
 
 #[test]
 fn not_text() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range,comment\n203.0.113.1,caf\xe9\n203.0.113.2,ok\n",
         &settings(Some("b1")),
@@ -231,7 +231,7 @@ fn not_text() {
 
 #[test]
 fn bad_entry() {
-    let batch = load(
+    let batch = load_one(
         "t.yaml",
         b"- 203.0.113.1\n- [1, 2]\n- 42\n- {first: 203.0.113.5, start: 203.0.113.6}\n",
         &settings(Some("b1")),
@@ -244,7 +244,7 @@ fn bad_entry() {
 
 #[test]
 fn documentation_range() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range\n8.8.8.8\n198.51.100.0/30\n2001:db8::1\n",
         &settings(Some("b1")),
@@ -260,7 +260,7 @@ fn documentation_range() {
 #[test]
 fn overlap_and_duplicate() {
     let text = b"range\n203.0.113.0/28\n203.0.113.8-203.0.113.20\n203.0.113.0/28\n203.0.113.21\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "overlap"), vec![(3, None)]);
     assert_eq!(found(&batch, "duplicate"), vec![(4, None)]);
     let overlap = batch
@@ -293,7 +293,7 @@ fn overlap_and_duplicate() {
 #[test]
 fn overlaps_across_servers_do_not_count() {
     let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.0/28\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(found(&batch, "overlap").is_empty() && found(&batch, "duplicate").is_empty());
     assert_eq!(batch.ranges.len(), 2);
 }
@@ -304,14 +304,14 @@ fn many_copies_are_not_quadratic() {
     for _ in 0..2000 {
         text.push_str("203.0.113.0/24\n");
     }
-    let batch = load("t.csv", text.as_bytes(), &settings(Some("b1")));
+    let batch = load_one("t.csv", text.as_bytes(), &settings(Some("b1")));
     assert_eq!(found(&batch, "duplicate").len(), 1999);
 }
 
 #[test]
 fn unknown_column() {
     let text = b"Owner,range,Ticket,Owner\nx,203.0.113.1,t,y\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "unknown-column"), vec![(1, None)]);
     let d = batch
         .diagnostics
@@ -320,6 +320,56 @@ fn unknown_column() {
         .unwrap();
     assert!(d.message.contains("'Owner'") && d.message.contains("'Ticket'"));
     assert_eq!(d.severity, Severity::Warning);
+}
+
+#[test]
+fn unreadable_input_and_bad_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |name: &str, text: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let inputs = [
+        put("e.csv", b"\n# nothing\n"),
+        put("n.csv", b"\n\nowner,note\nx,y\n"),
+        put("u.csv", b"\xff\xfer\x00"),
+        dir.path().join("gone.csv").to_str().unwrap().to_string(),
+        put("ok.csv", b"range\n8.8.8.8\n"),
+    ];
+    let loaded = load(
+        &inputs,
+        &InputOptions::default(),
+        &settings(Some("b1")),
+        false,
+    )
+    .unwrap();
+    let found: Vec<(&str, &str, u64)> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.source.rsplit('/').next().unwrap(), d.code, d.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("e.csv", "bad-header", 1),
+            ("n.csv", "bad-header", 3),
+            ("u.csv", "unreadable-input", 1),
+            ("gone.csv", "unreadable-input", 1),
+        ]
+    );
+    assert!(loaded.has_errors());
+    assert_eq!(loaded.rows_total, 1);
+    // plan and apply read through load_batch, which still stops on them.
+    assert!(
+        load_batch(
+            &inputs,
+            &InputOptions::default(),
+            &settings(Some("b1")),
+            false
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -347,6 +397,8 @@ fn every_code_has_a_test_above() {
         "overlap",
         "duplicate",
         "unknown-column",
+        "unreadable-input",
+        "bad-header",
     ];
     for (code, _, _) in CODES {
         assert!(tested.contains(code), "no test for {code}");
@@ -357,7 +409,7 @@ fn every_code_has_a_test_above() {
 #[test]
 fn values_are_trimmed() {
     let text = b"range , backup server \n  203.0.113.1 - 203.0.113.3  ,  b1  \n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(!batch.has_errors(), "{:?}", batch.diagnostics);
     assert_eq!(batch.ranges[0].backup_server, "b1");
     assert_eq!(batch.ranges[0].range.count(), 3);

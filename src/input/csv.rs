@@ -20,8 +20,7 @@ use std::sync::Arc;
 
 use memchr::{memchr, memchr2, memchr2_iter, memchr3, memrchr2};
 
-use super::{ColumnMap, RawRow, not_text_error};
-use crate::exit::{Exit, fatal};
+use super::{BAD_HEADER, ColumnMap, RawRow, UNREADABLE, input_error, not_text_error};
 
 /// Size of the blocks handed to the parser threads.
 pub const BLOCK_SIZE: usize = 4 << 20;
@@ -273,7 +272,12 @@ fn fill(
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(fatal(Exit::Invalid, format!("{source}: read failed ({e})")));
+                return Err(input_error(
+                    UNREADABLE,
+                    source,
+                    None,
+                    format!("read failed ({e})"),
+                ));
             }
         }
     }
@@ -346,10 +350,12 @@ impl CsvReader {
                     if buf.contains(&0) || std::str::from_utf8(&buf).is_err() {
                         return Err(not_text_error(&source, &buf));
                     }
-                    return Err(fatal(
-                        Exit::Invalid,
+                    return Err(input_error(
+                        BAD_HEADER,
+                        &source,
+                        None,
                         format!(
-                            "{source}: no header row (the input is empty, or holds only blank and # lines); \
+                            "no header row (the input is empty, or holds only blank and # lines); \
                              the first line must name the columns, e.g. backup_server,first,last,comment"
                         ),
                     ));

@@ -6,8 +6,7 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader, open_workbook_auto_from_rs};
 
-use super::ColumnMap;
-use crate::exit::{Exit, fatal};
+use super::{BAD_HEADER, ColumnMap, UNREADABLE, input_error};
 
 /// A sheet's rows, as text.
 #[derive(Debug)]
@@ -33,9 +32,11 @@ fn cell_text(cell: &Data) -> String {
 /// Read one sheet of a workbook given as bytes.
 pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result<SheetRows> {
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{source}: not a spreadsheet that can be read ({e}); save it as .xlsx, .xls or .ods, or export it as CSV"),
+        input_error(
+            UNREADABLE,
+            source,
+            None,
+            format!("not a spreadsheet that can be read ({e}); save it as .xlsx, .xls or .ods, or export it as CSV"),
         )
     })?;
     let names = book.sheet_names();
@@ -45,10 +46,12 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
             .find(|n| *n == wanted)
             .cloned()
             .ok_or_else(|| {
-                fatal(
-                    Exit::Invalid,
+                input_error(
+                    UNREADABLE,
+                    source,
+                    None,
                     format!(
-                        "{source}: no sheet named '{wanted}'; its sheets are: {}",
+                        "no sheet named '{wanted}'; its sheets are: {}",
                         names
                             .iter()
                             .map(|n| format!("'{n}'"))
@@ -57,17 +60,17 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
                     ),
                 )
             })?,
-        None => names.first().cloned().ok_or_else(|| {
-            fatal(
-                Exit::Invalid,
-                format!("{source}: the workbook has no sheets"),
-            )
-        })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| input_error(UNREADABLE, source, None, "the workbook has no sheets"))?,
     };
     let range = book.worksheet_range(&name).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{source}: cannot read sheet '{name}' ({e})"),
+        input_error(
+            UNREADABLE,
+            source,
+            None,
+            format!("cannot read sheet '{name}' ({e})"),
         )
     })?;
     let first_row = range.start().map_or(0, |(row, _)| row as u64);
@@ -84,10 +87,12 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
             }
             Some(_) => continue,
             None => {
-                return Err(fatal(
-                    Exit::Invalid,
+                return Err(input_error(
+                    BAD_HEADER,
+                    source,
+                    None,
                     format!(
-                        "{source}: sheet '{name}' is empty, so it has no header row; the first \
+                        "sheet '{name}' is empty, so it has no header row; the first \
                          row must name the columns, e.g. backup_server, first, last, comment"
                     ),
                 ));

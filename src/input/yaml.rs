@@ -22,8 +22,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Field, OwnedCell, OwnedRow, field_of_header};
-use crate::exit::{Exit, fatal};
+use super::{BAD_HEADER, Field, OwnedCell, OwnedRow, UNREADABLE, field_of_header, input_error};
 
 /// What a YAML input holds once read.
 #[derive(Debug, Default)]
@@ -243,29 +242,33 @@ pub fn read(source: &str, bytes: &[u8]) -> anyhow::Result<YamlRows> {
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
     {
-        return Err(fatal(
-            Exit::Invalid,
+        return Err(input_error(
+            BAD_HEADER,
+            source,
+            None,
             format!(
-                "{source}: no ranges (the file is empty); write a list of ranges, or a mapping \
+                "no ranges (the file is empty); write a list of ranges, or a mapping \
                  with `backup_server` and `ranges`"
             ),
         ));
     }
     let doc: Doc = serde_saphyr::from_str(text).map_err(|e| {
-        fatal(
-            Exit::Invalid,
+        input_error(
+            UNREADABLE,
+            source,
+            None,
             format!(
-                "{source}: not a valid range file: {e}; write a list of ranges, or a mapping with \
+                "not a valid range file: {e}; write a list of ranges, or a mapping with \
                  `backup_server` and `ranges`"
             ),
         )
     })?;
     if !doc.has_ranges {
-        return Err(fatal(
-            Exit::Invalid,
-            format!(
-                "{source}: the mapping has no `ranges` key; put the list of ranges under `ranges:`"
-            ),
+        return Err(input_error(
+            BAD_HEADER,
+            source,
+            None,
+            "the mapping has no `ranges` key; put the list of ranges under `ranges:`",
         ));
     }
     let mut out = YamlRows {
