@@ -315,13 +315,17 @@ fn load_yaml(
     let mut doc = input::yaml::read(ctx.source, &bytes)?;
     let mut chunks = Vec::new();
     if !doc.unknown.is_empty() {
+        // One warning per line, naming the keys first seen there.
+        let mut by_line: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+        for (key, line) in &doc.unknown {
+            by_line.entry(*line).or_default().push(key.clone());
+        }
         chunks.push(ChunkOut {
             file,
-            diagnostics: vec![validate::unknown_columns_diagnostic(
-                ctx.source,
-                doc.unknown_line,
-                &doc.unknown,
-            )],
+            diagnostics: by_line
+                .iter()
+                .map(|(line, keys)| validate::unknown_columns_diagnostic(ctx.source, *line, keys))
+                .collect(),
             ..ChunkOut::default()
         });
     }
