@@ -97,6 +97,8 @@ struct ChunkOut {
     items: Vec<Item>,
     servers: Vec<String>,
     rows: Vec<RowRecord>,
+    /// The first row with a filled cell under no column name: (line, position).
+    unnamed_cell: Option<(u64, usize)>,
 }
 
 /// Judges rows of one file and gathers the results of one chunk.
@@ -145,6 +147,11 @@ impl<'a> ChunkBuilder<'a> {
 
     fn push(&mut self, row: &RawRow<'_>) {
         self.out.rows_total += 1;
+        if let Some(position) = row.unnamed_cell
+            && self.out.unnamed_cell.is_none()
+        {
+            self.out.unnamed_cell = Some((row.line, position));
+        }
         let before = self.out.diagnostics.len();
         let checked = check_row(row, self.ctx, &mut self.out.diagnostics);
         if checked.errors > 0 {
@@ -467,7 +474,18 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         ..Loaded::default()
     };
     let mut diagnostics: Vec<(u32, Diagnostic)> = Vec::new();
+    // Chunks come in input order, then line order: the first one seen per
+    // input is its first such row.
+    let mut unnamed_warned: BTreeSet<u32> = BTreeSet::new();
     for chunk in chunks {
+        if let Some((line, position)) = chunk.unnamed_cell
+            && unnamed_warned.insert(chunk.file)
+        {
+            diagnostics.push((
+                chunk.file,
+                validate::unnamed_cells_diagnostic(&files[chunk.file as usize], line, position),
+            ));
+        }
         loaded.rows_total += chunk.rows_total;
         loaded.rows_invalid += chunk.rows_invalid;
         let remap: Vec<u32> = chunk.servers.iter().map(|s| ids[s.as_str()]).collect();

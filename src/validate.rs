@@ -689,6 +689,20 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
     )
 }
 
+/// The once-per-file warning about data under no column name.
+pub fn unnamed_cells_diagnostic(source: &str, line: u64, position: usize) -> Diagnostic {
+    Diagnostic::warning(
+        "unknown-column",
+        format!(
+            "ignoring cells under no column name (the first here, cell {position} of the row; \
+             there may be more further down); name the column in the header row, or delete \
+             those cells"
+        ),
+        source,
+        line,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,6 +320,27 @@ fn unknown_column() {
         .unwrap();
     assert!(d.message.contains("'Owner'") && d.message.contains("'Ticket'"));
     assert_eq!(d.severity, Severity::Warning);
+    // Cells under an empty header cell or past the last one: warned once per file.
+    let text = b"range,,comment\n203.0.113.1,,a\n203.0.113.2,x,b,y\n203.0.113.3,,c,z\n";
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
+    assert_eq!(found(&batch, "unknown-column"), vec![(3, None)]);
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-column")
+        .unwrap();
+    assert!(
+        d.message.contains("no column name") && d.message.contains("cell 2"),
+        "{}",
+        d.message
+    );
+    assert!(!batch.has_errors());
+    let batch = load_one(
+        "t.csv",
+        b"range\n203.0.113.1\n203.0.113.2,extra\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(found(&batch, "unknown-column"), vec![(3, None)]);
 }
 
 #[test]

@@ -158,6 +158,8 @@ pub struct ColumnMap {
     pub names: Vec<String>,
     /// Header cells that mean nothing to us, as written.
     pub unknown: Vec<String>,
+    /// Indexes of header cells left empty: data under them is ignored.
+    pub unnamed: Vec<usize>,
 }
 
 impl ColumnMap {
@@ -171,6 +173,7 @@ impl ColumnMap {
         for (index, cell) in cells.iter().enumerate() {
             let cell = cell.trim();
             if cell.is_empty() {
+                map.unnamed.push(index);
                 continue;
             }
             let Some(field) = field_of_header(cell) else {
@@ -262,6 +265,9 @@ pub struct RawRow<'a> {
     /// A problem the reader found in the row itself (bad quoting, bytes that
     /// are not text): `(code, message)`. Such a row is invalid.
     pub defect: Option<(&'static str, &'a str)>,
+    /// The first filled cell (1-based position) under an empty header cell
+    /// or beyond the last header cell: it is ignored, and warned about once.
+    pub unnamed_cell: Option<usize>,
 }
 
 impl<'a> RawRow<'a> {
@@ -282,6 +288,14 @@ impl<'a> RawRow<'a> {
                 column: map.names.get(i).map(String::as_str),
             })
         };
+        let filled = |i: usize| cells.get(i).is_some_and(|c| !c.trim().is_empty());
+        let unnamed_cell = map
+            .unnamed
+            .iter()
+            .copied()
+            .find(|&i| filled(i))
+            .or_else(|| (map.names.len()..cells.len()).find(|&i| filled(i)))
+            .map(|i| i + 1);
         Some(RawRow {
             line,
             backup_server: cell(map.backup_server),
@@ -290,6 +304,7 @@ impl<'a> RawRow<'a> {
             last: cell(map.last),
             comment: cell(map.comment).map(|c| c.text),
             defect: None,
+            unnamed_cell,
         })
     }
 }
@@ -330,6 +345,7 @@ impl OwnedRow {
             last: cell(&self.last),
             comment: self.comment.as_deref(),
             defect: self.defect.as_ref().map(|(code, m)| (*code, m.as_str())),
+            unnamed_cell: None,
         }
     }
 }
