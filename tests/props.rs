@@ -135,6 +135,7 @@ proptest! {
             last: cell(3),
             comment: Some(&cells[4]),
             defect: None,
+            unnamed_cell: None,
         };
         let mut out = Vec::new();
         let checked = check_row(&row, &ctx, &mut out);

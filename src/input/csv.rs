@@ -354,10 +354,8 @@ impl CsvReader {
                         BAD_HEADER,
                         &source,
                         None,
-                        format!(
-                            "no header row (the input is empty, or holds only blank and # lines); \
-                             the first line must name the columns, e.g. backup_server,first,last,comment"
-                        ),
+                        "no header row (the input is empty, or holds only blank and # lines); \
+                             the first line must name the columns, e.g. backup_server,first,last,comment",
                     ));
                 }
                 None => {

@@ -229,10 +229,8 @@ impl ColumnMap {
                 BAD_HEADER,
                 source,
                 Some(line),
-                format!(
-                    "the header has a last-address column but no first-address column; \
-                     add a `first` column"
-                ),
+                "the header has a last-address column but no first-address column; \
+                     add a `first` column",
             ));
         }
         Ok(map)

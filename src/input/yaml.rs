@@ -254,10 +254,8 @@ pub fn read(source: &str, bytes: &[u8]) -> anyhow::Result<YamlRows> {
             BAD_HEADER,
             source,
             None,
-            format!(
-                "no ranges (the file is empty); write a list of ranges, or a mapping \
-                 with `backup_server` and `ranges`"
-            ),
+            "no ranges (the file is empty); write a list of ranges, or a mapping \
+                 with `backup_server` and `ranges`",
         ));
     }
     let doc: Doc = serde_saphyr::from_str(text).map_err(|e| syntax_error(source, &e))?;
