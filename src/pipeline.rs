@@ -373,13 +373,22 @@ fn load_sheet(
         sheet_rows.header_line,
         file,
     )];
+    let bad_cells: HashMap<u64, (usize, &str)> = sheet_rows
+        .bad_cells
+        .iter()
+        .map(|(line, i, advice)| (*line, (*i, advice.as_str())))
+        .collect();
     chunks.par_extend(sheet_rows.rows.par_chunks(CHUNK_ROWS).map(|rows| {
         let mut b = ChunkBuilder::new(ctx, file, keep_rows);
         let mut cells: Vec<&str> = Vec::new();
         for (line, row) in rows {
             cells.clear();
             cells.extend(row.iter().map(String::as_str));
-            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
+            if let Some(mut raw) = RawRow::from_cells(*line, &cells, columns) {
+                if let Some((i, advice)) = bad_cells.get(line) {
+                    raw.defect = Some(("bad-cell", advice));
+                    raw.defect_column = columns.name(Some(*i));
+                }
                 b.push(&raw);
             }
         }

@@ -157,6 +157,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "CSV row with bytes that are not UTF-8",
     ),
     (
+        "bad-cell",
+        Severity::Error,
+        "spreadsheet cell holding an error (#N/A, ...), or a boolean as server or address",
+    ),
+    (
         "bad-entry",
         Severity::Error,
         "YAML entry that is neither a string nor a mapping with an address",
@@ -458,7 +463,9 @@ pub fn check_row<'r>(
         errors: 0,
     };
     if let Some((code, message)) = row.defect {
-        out.push(Diagnostic::error(code, message.to_string(), src, line));
+        out.push(
+            Diagnostic::error(code, message.to_string(), src, line).in_column(row.defect_column),
+        );
         checked.errors = 1;
         return checked;
     }

@@ -243,6 +243,50 @@ fn bad_entry() {
 }
 
 #[test]
+fn bad_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, name) in ["server", "range", "note"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    sheet.write_string(1, 1, "8.8.8.8").unwrap();
+    let na = rust_xlsxwriter::Formula::new("=NA()").set_result("#N/A");
+    sheet.write_formula(2, 1, na).unwrap();
+    sheet.write_boolean(3, 0, true).unwrap();
+    sheet.write_string(3, 1, "8.8.8.9").unwrap();
+    sheet.write_boolean(4, 2, true).unwrap();
+    sheet.write_string(4, 1, "8.8.8.10").unwrap();
+    book.save(&path).unwrap();
+    let batch = load_batch(
+        &[path.to_str().unwrap().to_string()],
+        &InputOptions::default(),
+        &settings(Some("b1")),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        found(&batch, "bad-cell"),
+        vec![(3, Some("range".into())), (4, Some("server".into()))]
+    );
+    let messages: Vec<&str> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-cell")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages[0].contains("spreadsheet error #N/A"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("boolean TRUE"), "{}", messages[1]);
+    // A boolean in a comment is just text; rows 2 and 5 are valid.
+    assert_eq!((batch.rows_total, batch.rows_invalid), (4, 2));
+}
+
+#[test]
 fn documentation_range() {
     let batch = load_one(
         "t.csv",
@@ -414,6 +458,7 @@ fn every_code_has_a_test_above() {
         "unterminated-quote",
         "not-text",
         "bad-entry",
+        "bad-cell",
         "documentation-range",
         "overlap",
         "duplicate",

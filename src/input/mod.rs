@@ -263,6 +263,8 @@ pub struct RawRow<'a> {
     /// A problem the reader found in the row itself (bad quoting, bytes that
     /// are not text): `(code, message)`. Such a row is invalid.
     pub defect: Option<(&'static str, &'a str)>,
+    /// The column the defect is in, when it is one cell's.
+    pub defect_column: Option<&'a str>,
     /// The first filled cell (1-based position) under an empty header cell
     /// or beyond the last header cell: it is ignored, and warned about once.
     pub unnamed_cell: Option<usize>,
@@ -302,6 +304,7 @@ impl<'a> RawRow<'a> {
             last: cell(map.last),
             comment: cell(map.comment).map(|c| c.text),
             defect: None,
+            defect_column: None,
             unnamed_cell,
         })
     }
@@ -343,6 +346,7 @@ impl OwnedRow {
             last: cell(&self.last),
             comment: self.comment.as_deref(),
             defect: self.defect.as_ref().map(|(code, m)| (*code, m.as_str())),
+            defect_column: None,
             unnamed_cell: None,
         }
     }

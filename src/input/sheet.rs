@@ -16,6 +16,26 @@ pub struct SheetRows {
     pub header_line: u64,
     /// (sheet row number, cells) of every row after the header.
     pub rows: Vec<(u64, Vec<String>)>,
+    /// Rows with a cell that cannot be taken as text: (sheet row number,
+    /// column index, advice), the first such cell of each row.
+    pub bad_cells: Vec<(u64, usize, String)>,
+}
+
+/// Why a cell of a column that means something cannot be read as its text:
+/// an error value (`#N/A`) is not the text "#N/A", and TRUE is neither a
+/// server name nor an address.
+fn cell_problem(cell: &Data, field_column: bool) -> Option<String> {
+    match cell {
+        Data::Error(e) => Some(format!(
+            "the cell holds the spreadsheet error {e}; fix what it is computed from, or type \
+             the value"
+        )),
+        Data::Bool(b) if field_column => Some(format!(
+            "the cell holds the boolean {}; a backup server or address must be text",
+            if *b { "TRUE" } else { "FALSE" }
+        )),
+        _ => None,
+    }
 }
 
 /// A cell as text. Whole numbers print without a fraction (a comment column
@@ -74,16 +94,14 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
         )
     })?;
     let first_row = range.start().map_or(0, |(row, _)| row as u64);
-    let mut rows = range.rows().enumerate().map(|(i, cells)| {
-        (
-            first_row + i as u64 + 1,
-            cells.iter().map(cell_text).collect::<Vec<String>>(),
-        )
-    });
+    let mut rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, cells)| (first_row + i as u64 + 1, cells));
     let (header_line, header) = loop {
         match rows.next() {
-            Some((line, cells)) if cells.iter().any(|c| !c.trim().is_empty()) => {
-                break (line, cells);
+            Some((line, cells)) if cells.iter().any(|c| !cell_text(c).trim().is_empty()) => {
+                break (line, cells.iter().map(cell_text).collect::<Vec<String>>());
             }
             Some(_) => continue,
             None => {
@@ -100,11 +118,34 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
         }
     };
     let columns = ColumnMap::from_header(&header, &format!("{source}[{name}]"), header_line)?;
+    let address_or_server = [
+        columns.backup_server,
+        columns.range,
+        columns.first,
+        columns.last,
+    ];
+    let mut bad_cells = Vec::new();
+    let rows = rows
+        .map(|(line, cells)| {
+            let problem = cells.iter().enumerate().find_map(|(i, c)| {
+                let meaningful = columns.comment == Some(i) || address_or_server.contains(&Some(i));
+                if !meaningful {
+                    return None;
+                }
+                cell_problem(c, address_or_server.contains(&Some(i))).map(|m| (i, m))
+            });
+            if let Some((i, advice)) = problem {
+                bad_cells.push((line, i, advice));
+            }
+            (line, cells.iter().map(cell_text).collect())
+        })
+        .collect();
     Ok(SheetRows {
         sheet: name,
         columns,
         header_line,
-        rows: rows.collect(),
+        rows,
+        bad_cells,
     })
 }
 
