@@ -216,6 +216,33 @@ fn unterminated_quote() {
     );
     assert_eq!(found(&batch, "unterminated-quote"), vec![(3, None)]);
     assert_eq!(batch.rows_total, 2);
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unterminated-quote")
+        .unwrap();
+    assert!(
+        d.message.contains("opened on line 3") && d.message.contains("line 4 was read into it"),
+        "{}",
+        d.message
+    );
+    // Opened on a later line of a record, swallowing several lines.
+    let batch = load_one(
+        "t.csv",
+        b"range,comment,owner\n203.0.113.1,\"two\nlines\",\"open\n203.0.113.3,y\n203.0.113.4,z",
+        &settings(Some("b1")),
+    );
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unterminated-quote")
+        .unwrap();
+    assert_eq!(d.line, 2);
+    assert!(
+        d.message.contains("opened on line 3") && d.message.contains("lines 4-5 were read"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]

@@ -56,8 +56,9 @@ impl Fields {
 enum RecordKind {
     /// A blank line or a `#` comment line.
     Skip,
-    /// A record; `unterminated` when a quoted field ran to the end of input.
-    Data { unterminated: bool },
+    /// A record; `unterminated` when a quoted field ran to the end of input:
+    /// how many lines below the record's first line that field opened.
+    Data { unterminated: Option<u64> },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,10 +146,11 @@ fn parse_record(
     }
     let mut p = start;
     let mut newlines = 0u64;
-    let mut unterminated = false;
+    let mut unterminated = None;
     loop {
         let field_start = out.data.len();
         if p < len && buf[p] == b'"' {
+            let opened = newlines;
             p += 1;
             loop {
                 match memchr(b'"', &buf[p..]) {
@@ -174,7 +176,7 @@ fn parse_record(
                         newlines += line_breaks(chunk);
                         out.data.extend_from_slice(chunk);
                         p = len;
-                        unterminated = true;
+                        unterminated = Some(opened);
                         break;
                     }
                 }
@@ -435,8 +437,22 @@ impl CsvReader {
     }
 }
 
-const UNTERMINATED: &str =
-    "a quoted field is not closed before the end of the file; add the closing '\"'";
+/// Advice for a quoted field opened on line `opened` and never closed: it
+/// swallowed every line after it, up to `last`.
+fn unterminated_advice(opened: u64, last: u64) -> String {
+    let swallowed = match last.saturating_sub(opened) {
+        0 => String::new(),
+        1 => format!(", so line {last} was read into it and not as a row"),
+        _ => format!(
+            ", so lines {}-{last} were read into it and not as rows",
+            opened + 1
+        ),
+    };
+    format!(
+        "a quoted field opened on line {opened} is not closed before the end of the file\
+         {swallowed}; add the closing '\"' (or remove the stray one)"
+    )
+}
 const NOT_UTF8: &str =
     "the row holds bytes that are not UTF-8 text; save the file as \"CSV UTF-8\"";
 
@@ -490,8 +506,14 @@ pub fn for_each_row(
                 }
             }
         }
-        let defect = if unterminated {
-            Some(("unterminated-quote", UNTERMINATED))
+        let advice;
+        let defect = if let Some(opened) = unterminated {
+            // The field ran to the end of input: its last line is the last
+            // line of the file that holds anything.
+            let ends_with_break = matches!(buf[..rec.end].last(), Some(b'\n' | b'\r'));
+            let last = row_line + rec.newlines - u64::from(ends_with_break && rec.newlines > 0);
+            advice = unterminated_advice(row_line + opened, last);
+            Some(("unterminated-quote", advice.as_str()))
         } else if not_text {
             Some(("not-text", NOT_UTF8))
         } else {
