@@ -107,11 +107,20 @@ pub struct InputArgs {
     pub sheet: Option<String>,
 }
 
+/// A blank `--backup-server` would otherwise pass as a server named "":
+/// refuse it where it is given.
+fn non_blank_backup_server(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err(crate::validate::BLANK_BACKUP_SERVER.to_string());
+    }
+    Ok(value.to_string())
+}
+
 /// Validation options (validate, plan, apply).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ValidationArgs {
     /// Default backup server (name or urn:veeam:BackupServer:<guid>) for rows that name none.
-    #[arg(long, value_name = "NAME|UID")]
+    #[arg(long, value_name = "NAME|UID", value_parser = non_blank_backup_server)]
     pub backup_server: Option<String>,
     /// Largest number of addresses one row may hold (default 65536, at most 16777216).
     #[arg(long, value_name = "N")]

@@ -78,9 +78,17 @@ impl FileConfig {
                  `password_file`, or in IPIMPORT_PASSWORD"
             );
         }
-        toml::from_str(text).context(
+        let config: FileConfig = toml::from_str(text).context(
             "unknown or mistyped key (keys are the long option names, e.g. `max_per_request`)",
-        )
+        )?;
+        if config
+            .backup_server
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            anyhow::bail!("`backup_server`: {}", crate::validate::BLANK_BACKUP_SERVER);
+        }
+        Ok(config)
     }
 }
 

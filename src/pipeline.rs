@@ -97,6 +97,8 @@ struct ChunkOut {
     items: Vec<Item>,
     servers: Vec<String>,
     rows: Vec<RowRecord>,
+    /// The first row with a filled cell under no column name: (line, position).
+    unnamed_cell: Option<(u64, usize)>,
 }
 
 /// Judges rows of one file and gathers the results of one chunk.
@@ -145,6 +147,11 @@ impl<'a> ChunkBuilder<'a> {
 
     fn push(&mut self, row: &RawRow<'_>) {
         self.out.rows_total += 1;
+        if let Some(position) = row.unnamed_cell
+            && self.out.unnamed_cell.is_none()
+        {
+            self.out.unnamed_cell = Some((row.line, position));
+        }
         let before = self.out.diagnostics.len();
         let checked = check_row(row, self.ctx, &mut self.out.diagnostics);
         if checked.errors > 0 {
@@ -206,23 +213,45 @@ const CHUNK_ROWS: usize = 8192;
 
 /// Read, validate and merge `inputs` (see the module docs).
 ///
-/// Fails only for input that cannot be read at all (missing file, no
-/// header, not text, unknown sheet); row problems are diagnostics.
+/// Fails for input that cannot be read at all (missing file, no header,
+/// not text, unknown sheet): `plan` and `apply` submit nothing then, even
+/// with `--skip-invalid`. Row problems are diagnostics.
 pub fn load_batch(
     inputs: &[String],
     opts: &InputOptions,
     settings: &ValidationSettings,
     keep_rows: bool,
 ) -> anyhow::Result<Batch> {
-    Ok(load(inputs, opts, settings, keep_rows)?.into_batch())
+    Ok(load_inputs(inputs, opts, settings, keep_rows, false)?.into_batch())
 }
 
-/// As [`load_batch`], keeping the merged ranges in compact form.
+/// As [`load_batch`], keeping the merged ranges in compact form, and (for
+/// `validate`) reporting an input that cannot be read as an error
+/// diagnostic of that input, so the other inputs are still judged.
 pub fn load(
     inputs: &[String],
     opts: &InputOptions,
     settings: &ValidationSettings,
     keep_rows: bool,
+) -> anyhow::Result<Loaded> {
+    load_inputs(inputs, opts, settings, keep_rows, true)
+}
+
+/// The diagnostic of an input that could not be read (see [`input::InputError`]).
+fn unreadable_diagnostic(source: &str, err: &anyhow::Error) -> Diagnostic {
+    match err.downcast_ref::<input::InputError>() {
+        Some(e) => Diagnostic::error(e.code, e.advice.clone(), source, e.line.unwrap_or(1))
+            .in_column(e.column.as_deref()),
+        None => Diagnostic::error(input::UNREADABLE, format!("{err:#}"), source, 1),
+    }
+}
+
+fn load_inputs(
+    inputs: &[String],
+    opts: &InputOptions,
+    settings: &ValidationSettings,
+    keep_rows: bool,
+    file_errors_as_diagnostics: bool,
 ) -> anyhow::Result<Loaded> {
     if inputs.is_empty() {
         return Err(fatal(
@@ -258,15 +287,22 @@ pub fn load(
             allow_nonpublic: settings.allow_nonpublic,
         };
         let file = index as u32;
-        match input::kind_of(input, opts.format)? {
-            Kind::Delimited(delimiter) => {
-                let reader = CsvReader::open(source.clone(), input::open(input)?, delimiter)?;
-                chunks.extend(load_delimited(reader, &ctx, file, keep_rows)?);
-            }
-            Kind::Yaml => chunks.extend(load_yaml(input, &ctx, file, keep_rows)?),
-            Kind::Sheet => {
-                chunks.extend(load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows)?)
-            }
+        let read = match input::kind_of(input, opts.format) {
+            Ok(Kind::Delimited(delimiter)) => input::open(input)
+                .and_then(|bytes| CsvReader::open(source.clone(), bytes, delimiter))
+                .and_then(|reader| load_delimited(reader, &ctx, file, keep_rows)),
+            Ok(Kind::Yaml) => load_yaml(input, &ctx, file, keep_rows),
+            Ok(Kind::Sheet) => load_sheet(input, sheet.as_deref(), &ctx, file, keep_rows),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(read) => chunks.extend(read),
+            Err(e) if file_errors_as_diagnostics => chunks.push(ChunkOut {
+                file,
+                diagnostics: vec![unreadable_diagnostic(&source, &e)],
+                ..ChunkOut::default()
+            }),
+            Err(e) => return Err(e),
         }
     }
     tracing::debug!(elapsed = ?started.elapsed(), "inputs read and validated");
@@ -286,13 +322,17 @@ fn load_yaml(
     let mut doc = input::yaml::read(ctx.source, &bytes)?;
     let mut chunks = Vec::new();
     if !doc.unknown.is_empty() {
+        // One warning per line, naming the keys first seen there.
+        let mut by_line: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+        for (key, line) in &doc.unknown {
+            by_line.entry(*line).or_default().push(key.clone());
+        }
         chunks.push(ChunkOut {
             file,
-            diagnostics: vec![validate::unknown_columns_diagnostic(
-                ctx.source,
-                doc.unknown_line,
-                &doc.unknown,
-            )],
+            diagnostics: by_line
+                .iter()
+                .map(|(line, keys)| validate::unknown_columns_diagnostic(ctx.source, *line, keys))
+                .collect(),
             ..ChunkOut::default()
         });
     }
@@ -333,13 +373,22 @@ fn load_sheet(
         sheet_rows.header_line,
         file,
     )];
+    let bad_cells: HashMap<u64, (usize, &str)> = sheet_rows
+        .bad_cells
+        .iter()
+        .map(|(line, i, advice)| (*line, (*i, advice.as_str())))
+        .collect();
     chunks.par_extend(sheet_rows.rows.par_chunks(CHUNK_ROWS).map(|rows| {
         let mut b = ChunkBuilder::new(ctx, file, keep_rows);
         let mut cells: Vec<&str> = Vec::new();
         for (line, row) in rows {
             cells.clear();
             cells.extend(row.iter().map(String::as_str));
-            if let Some(raw) = RawRow::from_cells(*line, &cells, columns) {
+            if let Some(mut raw) = RawRow::from_cells(*line, &cells, columns) {
+                if let Some((i, advice)) = bad_cells.get(line) {
+                    raw.defect = Some(("bad-cell", advice));
+                    raw.defect_column = columns.name(Some(*i));
+                }
                 b.push(&raw);
             }
         }
@@ -434,7 +483,18 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         ..Loaded::default()
     };
     let mut diagnostics: Vec<(u32, Diagnostic)> = Vec::new();
+    // Chunks come in input order, then line order: the first one seen per
+    // input is its first such row.
+    let mut unnamed_warned: BTreeSet<u32> = BTreeSet::new();
     for chunk in chunks {
+        if let Some((line, position)) = chunk.unnamed_cell
+            && unnamed_warned.insert(chunk.file)
+        {
+            diagnostics.push((
+                chunk.file,
+                validate::unnamed_cells_diagnostic(&files[chunk.file as usize], line, position),
+            ));
+        }
         loaded.rows_total += chunk.rows_total;
         loaded.rows_invalid += chunk.rows_invalid;
         let remap: Vec<u32> = chunk.servers.iter().map(|s| ids[s.as_str()]).collect();

@@ -124,7 +124,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "ambiguous-range",
         Severity::Error,
-        "both a one-cell range and a first address filled",
+        "both a one-cell range and a first or last address filled",
     ),
     (
         "range-too-large",
@@ -157,9 +157,24 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "CSV row with bytes that are not UTF-8",
     ),
     (
+        "bad-cell",
+        Severity::Error,
+        "spreadsheet cell holding an error (#N/A, ...), or a boolean as server or address",
+    ),
+    (
         "bad-entry",
         Severity::Error,
         "YAML entry that is neither a string nor a mapping with an address",
+    ),
+    (
+        "unreadable-input",
+        Severity::Error,
+        "an input that cannot be opened or read as a range file (validate goes on with the others)",
+    ),
+    (
+        "bad-header",
+        Severity::Error,
+        "an input with no usable header (empty, no address column, two columns meaning the same)",
     ),
     (
         "documentation-range",
@@ -378,12 +393,19 @@ impl CheckedRow<'_> {
     }
 }
 
+/// Advice for an empty backup server value (flag or config key).
+pub const BLANK_BACKUP_SERVER: &str = "the value is empty; give a backup server name or \
+     urn:veeam:BackupServer:<guid>, or leave it out so that each row names its own";
+
 const URN_PREFIX: &str = "urn:veeam:BackupServer:";
 
 /// Check a backup server value: a name is taken as it is; a value starting
 /// with `urn:` must be `urn:veeam:BackupServer:<guid>` and comes back in
 /// canonical form (lowercase GUID). `Err` holds the advice.
 pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
+    if value.trim().is_empty() {
+        return Err(BLANK_BACKUP_SERVER.to_string());
+    }
     // `get`, not indexing: the value may hold multi-byte characters.
     let starts_with = |prefix: &str| {
         value
@@ -441,7 +463,9 @@ pub fn check_row<'r>(
         errors: 0,
     };
     if let Some((code, message)) = row.defect {
-        out.push(Diagnostic::error(code, message.to_string(), src, line));
+        out.push(
+            Diagnostic::error(code, message.to_string(), src, line).in_column(row.defect_column),
+        );
         checked.errors = 1;
         return checked;
     }
@@ -469,70 +493,82 @@ pub fn check_row<'r>(
     }
 
     // The address cells.
-    let address_cell = match (row.range, row.first) {
-        (Some(range), Some(first)) => {
-            out.push(
-                Diagnostic::error(
-                    "ambiguous-range",
-                    format!(
-                        "both a range ('{}') and a first address ('{}') are filled in; keep one",
-                        range.text, first.text
-                    ),
-                    src,
-                    line,
-                )
-                .in_column(first.column),
-            );
-            None
-        }
-        (Some(range), None) => {
-            match IpRange::parse(range.text) {
-                Ok(r) => checked.range = Some(r),
-                Err(e) => out.push(range_diagnostic(&e, ctx, line, range)),
+    // A range cell plus a first OR last cell: either could be meant, so
+    // neither is taken (a silently dropped bound would load the wrong range).
+    let extra = row
+        .first
+        .map(|c| (c, "first"))
+        .or(row.last.map(|c| (c, "last")));
+    let address_cell = if let (Some(range), Some((cell, what))) = (row.range, extra) {
+        out.push(
+            Diagnostic::error(
+                "ambiguous-range",
+                format!(
+                    "both the range cell{} ('{}') and the {what} address cell{} ('{}') are \
+                         filled in; keep one form: the range alone, or first/last without range",
+                    range.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
+                    range.text,
+                    cell.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
+                    cell.text
+                ),
+                src,
+                line,
+            )
+            .in_column(cell.column),
+        );
+        None
+    } else {
+        match (row.range, row.first) {
+            (Some(range), _) => {
+                match IpRange::parse(range.text) {
+                    Ok(r) => checked.range = Some(r),
+                    Err(e) => out.push(range_diagnostic(&e, ctx, line, range)),
+                }
+                Some(range)
             }
-            Some(range)
-        }
-        (None, Some(first)) => {
-            // Each bound parsed once, so that an error names its own cell.
-            let bounds = parse_address(first.text).map_err(|e| (e, first)).and_then(
-                |(family, low)| match row.last {
-                    None => Ok(IpRange::single(family, low)),
-                    Some(last) => {
-                        let (last_family, high) =
-                            parse_address(last.text).map_err(|e| (e, last))?;
-                        if last_family != family {
-                            return Err((
-                                RangeError::MixedFamily {
-                                    first: first.text.to_string(),
-                                    last: last.text.to_string(),
-                                },
-                                last,
-                            ));
-                        }
-                        IpRange::new(family, low, high).map_err(|e| (e, last))
-                    }
-                },
-            );
-            match bounds {
-                Ok(r) => checked.range = Some(r),
-                Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
+            (None, Some(first)) => {
+                // Each bound parsed once, so that an error names its own cell.
+                let bounds =
+                    parse_address(first.text)
+                        .map_err(|e| (e, first))
+                        .and_then(|(family, low)| match row.last {
+                            None => Ok(IpRange::single(family, low)),
+                            Some(last) => {
+                                let (last_family, high) =
+                                    parse_address(last.text).map_err(|e| (e, last))?;
+                                if last_family != family {
+                                    return Err((
+                                        RangeError::MixedFamily {
+                                            first: first.text.to_string(),
+                                            last: last.text.to_string(),
+                                        },
+                                        last,
+                                    ));
+                                }
+                                IpRange::new(family, low, high).map_err(|e| (e, last))
+                            }
+                        });
+                match bounds {
+                    Ok(r) => checked.range = Some(r),
+                    Err((e, cell)) => out.push(range_diagnostic(&e, ctx, line, cell)),
+                }
+                Some(first)
             }
-            Some(first)
-        }
-        (None, None) => {
-            let column = row.last.and_then(|c| c.column);
-            out.push(
-                Diagnostic::error(
-                    "missing-address",
-                    "the row has no address; fill in its range (or first address) cell, \
+            (None, None) => {
+                let column = row.last.and_then(|c| c.column);
+                out.push(
+                    Diagnostic::error(
+                        "missing-address",
+                        "the row has no address; fill in its range (or first address) cell, \
                      or delete the row"
-                        .to_string(),
-                    src,
-                    line,
-                )
-                .in_column(column),
-            );
-            None
+                            .to_string(),
+                        src,
+                        line,
+                    )
+                    .in_column(column),
+                );
+                None
+            }
         }
     };
 
@@ -654,6 +690,20 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
         format!(
             "ignoring column(s) {list}: they mean nothing to ipimport (known: backup_server, \
              range, first, last, comment and their aliases)"
+        ),
+        source,
+        line,
+    )
+}
+
+/// The once-per-file warning about data under no column name.
+pub fn unnamed_cells_diagnostic(source: &str, line: u64, position: usize) -> Diagnostic {
+    Diagnostic::warning(
+        "unknown-column",
+        format!(
+            "ignoring cells under no column name (the first here, cell {position} of the row; \
+             there may be more further down); name the column in the header row, or delete \
+             those cells"
         ),
         source,
         line,

@@ -73,6 +73,21 @@ fn csv_spreadsheet_export() {
 }
 
 #[test]
+fn csv_with_cr_only_line_ends() {
+    // Old Mac Excel's "CSV (Macintosh)": each line ends with a lone CR.
+    let text =
+        b"Backup Server,First IP,Last IP\rbackup01,8.8.27.1,8.8.27.300\r\rbackup01,8.8.27.7,\r";
+    let batch = load("mac.csv", text);
+    assert_eq!(batch.rows_total, 2);
+    let d: Vec<_> = batch.diagnostics.iter().map(|d| (d.code, d.line)).collect();
+    assert_eq!(d, vec![("bad-address", 2)]);
+    assert_eq!(
+        rows(&batch)[1],
+        (4, "8.8.27.7".into(), "backup01".into(), String::new())
+    );
+}
+
+#[test]
 fn every_header_alias_reads() {
     let servers = [
         "backup_server",
@@ -165,7 +180,8 @@ fn yaml_list_shape() {
                 String::new()
             ),
             (
-                5,
+                // The entry starts at its `-`, alone on line 4.
+                4,
                 "2001:db8::1-2001:db8::3".into(),
                 "b2".into(),
                 "six".into()
@@ -191,6 +207,96 @@ fn yaml_mapping_shape() {
             (3, "203.0.113.1".into(), "b3".into(), String::new()),
             (4, "203.0.113.2".into(), "b4".into(), String::new()),
         ]
+    );
+}
+
+#[test]
+fn yaml_entry_line_is_its_dash() {
+    let text = b"ranges:\n  -\n\n    range: 8.8.13.30\n  - >-\n    8.8.13.31\n  - # note\n    8.8.13.32\n  - 8.8.13.33\n  - [8.8.13.34]\n";
+    let batch = load("r.yaml", text);
+    let lines: Vec<u64> = batch.rows.iter().map(|r| r.source.line).collect();
+    assert_eq!(lines, vec![2, 5, 7, 9, 10]);
+    let bad: Vec<(&str, u64)> = batch.diagnostics.iter().map(|d| (d.code, d.line)).collect();
+    assert_eq!(bad, vec![("bad-entry", 10)]);
+}
+
+#[test]
+fn yaml_unknown_keys_at_their_lines() {
+    let text = b"owner: x\nranges:\n  - {range: 8.8.8.8, ticket: 1}\n  -\n    range: 8.8.4.4\n    ticket: 2\n    site: y\n";
+    let batch = load("r.yaml", text);
+    let found: Vec<(u64, String)> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unknown-column")
+        .map(|d| (d.line, d.message.split(':').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (1, "ignoring column(s) 'owner'".into()),
+            (3, "ignoring column(s) 'ticket'".into()),
+            (4, "ignoring column(s) 'site'".into()),
+        ]
+    );
+}
+
+#[test]
+fn yaml_top_level_backup_server_must_be_text() {
+    for (text, what) in [
+        (
+            &b"# pool\nbackup_server: [b1, b2]\nranges:\n  - 8.8.8.8\n"[..],
+            "a list",
+        ),
+        (
+            &b"# pool\nbackup_server:\n  name: b1\nranges:\n  - 8.8.8.8\n"[..],
+            "a mapping",
+        ),
+    ] {
+        let err = load_opts("r.yaml", text, &InputOptions::default()).unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("r.yaml:") && err.contains(what), "{err}");
+        assert!(err.contains("write it as text"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(&dir, "r.yaml", text);
+        let loaded =
+            ipimport::pipeline::load(&[input], &InputOptions::default(), &settings(), false)
+                .unwrap();
+        let d = &loaded.diagnostics[0];
+        assert_eq!((d.code, d.line), ("bad-header", 2), "{d:?}");
+        assert_eq!(d.column.as_deref(), Some("backup_server"));
+        assert_eq!(loaded.rows_total, 0);
+    }
+}
+
+#[test]
+fn yaml_parser_errors_read_as_advice() {
+    let err = load_opts(
+        "r.yaml",
+        b"- 8.8.8.8\n- range: 8.8.4.4\n  range: 8.8.4.5\n",
+        &InputOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("r.yaml:3:3: a key ('range') appears twice"),
+        "{err}"
+    );
+    assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+    let err = load_opts(
+        "r.yaml",
+        b"- 8.8.8.8\n---\n- 8.8.4.4\n",
+        &InputOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("several YAML documents") && err.contains("keep one"),
+        "{err}"
+    );
+    assert!(!err.contains("from_str_multiple"), "{err}");
+    assert!(
+        err.contains("r.yaml:2:") || err.contains("r.yaml:3:"),
+        "{err}"
     );
 }
 

@@ -135,6 +135,8 @@ proptest! {
             last: cell(3),
             comment: Some(&cells[4]),
             defect: None,
+            defect_column: None,
+            unnamed_cell: None,
         };
         let mut out = Vec::new();
         let checked = check_row(&row, &ctx, &mut out);

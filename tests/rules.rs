@@ -2,7 +2,7 @@
 //! line (and column where there is one), and the row's validity is right.
 
 use ipimport::config::ValidationSettings;
-use ipimport::pipeline::{Batch, InputOptions, load_batch};
+use ipimport::pipeline::{Batch, InputOptions, load, load_batch};
 use ipimport::validate::{CODES, Severity};
 
 fn settings(server: Option<&str>) -> ValidationSettings {
@@ -13,7 +13,7 @@ fn settings(server: Option<&str>) -> ValidationSettings {
 }
 
 /// Load `text` as a file named `name` (extension decides the format).
-fn load(name: &str, text: &[u8], settings: &ValidationSettings) -> Batch {
+fn load_one(name: &str, text: &[u8], settings: &ValidationSettings) -> Batch {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -38,7 +38,7 @@ fn csv_with(row: &str) -> Vec<u8> {
 
 /// Assert that `row` (line 3) yields exactly `code` in `column`, and is invalid.
 fn assert_error(code: &str, row: &str, column: Option<&str>) {
-    let batch = load("t.csv", &csv_with(row), &settings(Some("b1")));
+    let batch = load_one("t.csv", &csv_with(row), &settings(Some("b1")));
     assert_eq!(
         found(&batch, code),
         vec![(3, column.map(str::to_string))],
@@ -80,7 +80,7 @@ fn ipv4_mapped() {
 #[test]
 fn bad_prefix_and_host_bits() {
     let text = b"server,cidr\nb1,198.51.100.0/33\nb1,198.51.100.7/28\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert_eq!(found(&batch, "bad-prefix"), vec![(2, Some("cidr".into()))]);
     assert_eq!(
         found(&batch, "host-bits-set"),
@@ -112,10 +112,36 @@ fn missing_address() {
 #[test]
 fn ambiguous_range() {
     let text = b"range,first\n203.0.113.1,\n203.0.113.2,203.0.113.3\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(
         found(&batch, "ambiguous-range"),
         vec![(3, Some("first".into()))]
+    );
+    // A last address beside a range is not dropped either.
+    let text = b"range,first,last\n203.0.113.4,,203.0.113.5\n";
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(2, Some("last".into()))]
+    );
+    assert!(batch.ranges.is_empty());
+    let text = b"- 203.0.113.1\n- range: 203.0.113.2\n  last: 203.0.113.3\n- {range: 203.0.113.7, start: 203.0.113.8}\n";
+    let batch = load_one("t.yaml", text, &settings(Some("b1")));
+    assert_eq!(
+        found(&batch, "ambiguous-range"),
+        vec![(2, Some("last".into())), (4, Some("start".into()))]
+    );
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "ambiguous-range")
+        .unwrap();
+    assert!(
+        d.message.contains("'range'")
+            && d.message.contains("'last'")
+            && d.message.contains("keep one"),
+        "{}",
+        d.message
     );
 }
 
@@ -125,7 +151,7 @@ fn range_too_large() {
     // The limit is the setting's.
     let mut s = settings(Some("b1"));
     s.max_range_size = 16;
-    let batch = load("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
+    let batch = load_one("t.csv", b"range\n203.0.113.0/28\n203.0.113.32/27\n", &s);
     assert_eq!(
         found(&batch, "range-too-large"),
         vec![(3, Some("range".into()))]
@@ -141,9 +167,9 @@ fn non_public() {
     // Allowed on request, and the globally reachable holes stay public.
     let mut s = settings(Some("b1"));
     s.allow_nonpublic = true;
-    let batch = load("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
+    let batch = load_one("t.csv", b"range\n10.0.0.0/24\n192.168.1.1\n", &s);
     assert!(!batch.has_errors());
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range\n192.0.0.9-192.0.0.10\n",
         &settings(Some("b1")),
@@ -154,10 +180,10 @@ fn non_public() {
 #[test]
 fn missing_backup_server() {
     let text = b"backup_server,range\nb1,203.0.113.1\n,203.0.113.2\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert_eq!(found(&batch, "missing-backup-server"), vec![(3, None)]);
     // The default fills the gap.
-    let batch = load("t.csv", text, &settings(Some("b2")));
+    let batch = load_one("t.csv", text, &settings(Some("b2")));
     assert!(!batch.has_errors());
     assert_eq!(batch.ranges.len(), 2);
     assert_eq!(batch.ranges[1].backup_server, "b2");
@@ -172,7 +198,7 @@ fn bad_backup_server_uid() {
     );
     // A good UID is canonicalized, so both spellings merge together.
     let text = b"backup_server,range\nurn:veeam:BackupServer:8C0B7C2E-6F4A-4A8E-9D1C-3B2F1E0A9D77,203.0.113.1\nurn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77,203.0.113.2\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(!batch.has_errors());
     assert_eq!(batch.ranges.len(), 1);
     assert_eq!(
@@ -183,18 +209,45 @@ fn bad_backup_server_uid() {
 
 #[test]
 fn unterminated_quote() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range,comment\n203.0.113.1,x\n203.0.113.2,\"open\n203.0.113.3,y\n",
         &settings(Some("b1")),
     );
     assert_eq!(found(&batch, "unterminated-quote"), vec![(3, None)]);
     assert_eq!(batch.rows_total, 2);
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unterminated-quote")
+        .unwrap();
+    assert!(
+        d.message.contains("opened on line 3") && d.message.contains("line 4 was read into it"),
+        "{}",
+        d.message
+    );
+    // Opened on a later line of a record, swallowing several lines.
+    let batch = load_one(
+        "t.csv",
+        b"range,comment,owner\n203.0.113.1,\"two\nlines\",\"open\n203.0.113.3,y\n203.0.113.4,z",
+        &settings(Some("b1")),
+    );
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unterminated-quote")
+        .unwrap();
+    assert_eq!(d.line, 2);
+    assert!(
+        d.message.contains("opened on line 3") && d.message.contains("lines 4-5 were read"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
 fn not_text() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range,comment\n203.0.113.1,caf\xe9\n203.0.113.2,ok\n",
         &settings(Some("b1")),
@@ -205,7 +258,7 @@ fn not_text() {
 
 #[test]
 fn bad_entry() {
-    let batch = load(
+    let batch = load_one(
         "t.yaml",
         b"- 203.0.113.1\n- [1, 2]\n- 42\n- {first: 203.0.113.5, start: 203.0.113.6}\n",
         &settings(Some("b1")),
@@ -217,8 +270,52 @@ fn bad_entry() {
 }
 
 #[test]
+fn bad_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, name) in ["server", "range", "note"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    sheet.write_string(1, 1, "8.8.8.8").unwrap();
+    let na = rust_xlsxwriter::Formula::new("=NA()").set_result("#N/A");
+    sheet.write_formula(2, 1, na).unwrap();
+    sheet.write_boolean(3, 0, true).unwrap();
+    sheet.write_string(3, 1, "8.8.8.9").unwrap();
+    sheet.write_boolean(4, 2, true).unwrap();
+    sheet.write_string(4, 1, "8.8.8.10").unwrap();
+    book.save(&path).unwrap();
+    let batch = load_batch(
+        &[path.to_str().unwrap().to_string()],
+        &InputOptions::default(),
+        &settings(Some("b1")),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        found(&batch, "bad-cell"),
+        vec![(3, Some("range".into())), (4, Some("server".into()))]
+    );
+    let messages: Vec<&str> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-cell")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages[0].contains("spreadsheet error #N/A"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("boolean TRUE"), "{}", messages[1]);
+    // A boolean in a comment is just text; rows 2 and 5 are valid.
+    assert_eq!((batch.rows_total, batch.rows_invalid), (4, 2));
+}
+
+#[test]
 fn documentation_range() {
-    let batch = load(
+    let batch = load_one(
         "t.csv",
         b"range\n8.8.8.8\n198.51.100.0/30\n2001:db8::1\n",
         &settings(Some("b1")),
@@ -234,7 +331,7 @@ fn documentation_range() {
 #[test]
 fn overlap_and_duplicate() {
     let text = b"range\n203.0.113.0/28\n203.0.113.8-203.0.113.20\n203.0.113.0/28\n203.0.113.21\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "overlap"), vec![(3, None)]);
     assert_eq!(found(&batch, "duplicate"), vec![(4, None)]);
     let overlap = batch
@@ -267,7 +364,7 @@ fn overlap_and_duplicate() {
 #[test]
 fn overlaps_across_servers_do_not_count() {
     let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.0/28\n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(found(&batch, "overlap").is_empty() && found(&batch, "duplicate").is_empty());
     assert_eq!(batch.ranges.len(), 2);
 }
@@ -278,14 +375,14 @@ fn many_copies_are_not_quadratic() {
     for _ in 0..2000 {
         text.push_str("203.0.113.0/24\n");
     }
-    let batch = load("t.csv", text.as_bytes(), &settings(Some("b1")));
+    let batch = load_one("t.csv", text.as_bytes(), &settings(Some("b1")));
     assert_eq!(found(&batch, "duplicate").len(), 1999);
 }
 
 #[test]
 fn unknown_column() {
     let text = b"Owner,range,Ticket,Owner\nx,203.0.113.1,t,y\n";
-    let batch = load("t.csv", text, &settings(Some("b1")));
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
     assert_eq!(found(&batch, "unknown-column"), vec![(1, None)]);
     let d = batch
         .diagnostics
@@ -294,6 +391,77 @@ fn unknown_column() {
         .unwrap();
     assert!(d.message.contains("'Owner'") && d.message.contains("'Ticket'"));
     assert_eq!(d.severity, Severity::Warning);
+    // Cells under an empty header cell or past the last one: warned once per file.
+    let text = b"range,,comment\n203.0.113.1,,a\n203.0.113.2,x,b,y\n203.0.113.3,,c,z\n";
+    let batch = load_one("t.csv", text, &settings(Some("b1")));
+    assert_eq!(found(&batch, "unknown-column"), vec![(3, None)]);
+    let d = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-column")
+        .unwrap();
+    assert!(
+        d.message.contains("no column name") && d.message.contains("cell 2"),
+        "{}",
+        d.message
+    );
+    assert!(!batch.has_errors());
+    let batch = load_one(
+        "t.csv",
+        b"range\n203.0.113.1\n203.0.113.2,extra\n",
+        &settings(Some("b1")),
+    );
+    assert_eq!(found(&batch, "unknown-column"), vec![(3, None)]);
+}
+
+#[test]
+fn unreadable_input_and_bad_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |name: &str, text: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let inputs = [
+        put("e.csv", b"\n# nothing\n"),
+        put("n.csv", b"\n\nowner,note\nx,y\n"),
+        put("u.csv", b"\xff\xfer\x00"),
+        dir.path().join("gone.csv").to_str().unwrap().to_string(),
+        put("ok.csv", b"range\n8.8.8.8\n"),
+    ];
+    let loaded = load(
+        &inputs,
+        &InputOptions::default(),
+        &settings(Some("b1")),
+        false,
+    )
+    .unwrap();
+    let found: Vec<(&str, &str, u64)> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.source.rsplit('/').next().unwrap(), d.code, d.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("e.csv", "bad-header", 1),
+            ("n.csv", "bad-header", 3),
+            ("u.csv", "unreadable-input", 1),
+            ("gone.csv", "unreadable-input", 1),
+        ]
+    );
+    assert!(loaded.has_errors());
+    assert_eq!(loaded.rows_total, 1);
+    // plan and apply read through load_batch, which still stops on them.
+    assert!(
+        load_batch(
+            &inputs,
+            &InputOptions::default(),
+            &settings(Some("b1")),
+            false
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -317,10 +485,13 @@ fn every_code_has_a_test_above() {
         "unterminated-quote",
         "not-text",
         "bad-entry",
+        "bad-cell",
         "documentation-range",
         "overlap",
         "duplicate",
         "unknown-column",
+        "unreadable-input",
+        "bad-header",
     ];
     for (code, _, _) in CODES {
         assert!(tested.contains(code), "no test for {code}");
@@ -331,7 +502,7 @@ fn every_code_has_a_test_above() {
 #[test]
 fn values_are_trimmed() {
     let text = b"range , backup server \n  203.0.113.1 - 203.0.113.3  ,  b1  \n";
-    let batch = load("t.csv", text, &settings(None));
+    let batch = load_one("t.csv", text, &settings(None));
     assert!(!batch.has_errors(), "{:?}", batch.diagnostics);
     assert_eq!(batch.ranges[0].backup_server, "b1");
     assert_eq!(batch.ranges[0].range.count(), 3);

@@ -184,19 +184,117 @@ fn stdin_is_csv() {
 
 #[test]
 fn unreadable_input_exits_2_with_advice() {
-    let (code, out, err) = validate(&["/nonexistent/x.csv"], None);
+    let (code, out, _) = validate(&["/nonexistent/x.csv"], None);
     assert_eq!(code, 2);
-    assert!(out.is_empty());
     assert!(
-        err.contains("/nonexistent/x.csv") && err.contains("cannot open"),
-        "{err}"
+        out.contains("/nonexistent/x.csv:1: error[unreadable-input]: cannot open"),
+        "{out}"
     );
     let (code, _, err) = validate(&[&sample("ranges.csv"), "--max-range-size", "0"], None);
     assert_eq!(code, 2);
     assert!(err.contains("--max-range-size"), "{err}");
-    let (code, _, err) = validate(&[&sample("ranges.xlsx"), "--sheet", "Missing"], None);
+    let (code, out, _) = validate(&[&sample("ranges.xlsx"), "--sheet", "Missing"], None);
     assert_eq!(code, 2);
-    assert!(err.contains("'Pool', 'Retired'"), "{err}");
+    assert!(out.contains("'Pool', 'Retired'"), "{out}");
+}
+
+#[test]
+fn blank_backup_server_is_a_usage_error() {
+    let csv = sample("ranges.csv");
+    for value in ["", "  "] {
+        let (code, out, err) = validate(&[&csv, "--backup-server", value], None);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("--backup-server") && err.contains("empty"),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "backup_server = \" \"\n").unwrap();
+    let (code, out, err) = validate(&[&csv, "--config", config.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("backup_server") && err.contains("empty"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn unreadable_input_is_a_diagnostic_and_the_others_are_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |name: &str, text: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good = put("good.csv", b"range\n8.8.8.0/30\n");
+    let empty = put("empty.csv", b"");
+    let dup = put("dup.csv", b"# x\nrange,cidr\n8.8.4.4,\n");
+    let zip = put("zip.csv", b"PK\x03\x04\x00");
+    let missing = dir.path().join("missing.csv").to_str().unwrap().to_string();
+    let (code, out, err) = validate(
+        &[
+            &empty,
+            &good,
+            &dup,
+            &missing,
+            &zip,
+            "--format",
+            "json",
+            "--backup-server",
+            "b1",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let found: Vec<(&str, &str, u64, Option<&str>)> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["severity"], "error");
+            (
+                d["source"].as_str().unwrap(),
+                d["code"].as_str().unwrap(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (empty.as_str(), "bad-header", 1, None),
+            (dup.as_str(), "bad-header", 2, Some("cidr")),
+            (missing.as_str(), "unreadable-input", 1, None),
+            (zip.as_str(), "unreadable-input", 1, None),
+        ]
+    );
+    // The advice is kept, without the location (that is in source/line).
+    let messages: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].starts_with("no header row"), "{}", messages[0]);
+    assert!(messages[1].contains("both mean range"), "{}", messages[1]);
+    assert!(messages[2].contains("cannot open"), "{}", messages[2]);
+    assert!(messages[3].contains("zip"), "{}", messages[3]);
+    // The good file is still judged and merged.
+    assert_eq!(doc["ranges"][0]["first"], "8.8.8.0");
+    // The text format prints them like other diagnostics.
+    let (code, out, _) = validate(&[&good, &dup, "--backup-server", "b1"], None);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains(&format!(
+            "{dup}:2:cidr: error[bad-header]: columns 'range' and 'cidr'"
+        )),
+        "{out}"
+    );
 }
 
 #[test]

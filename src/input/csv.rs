@@ -5,22 +5,22 @@
 //! numbers must be exact physical lines (header = line 1), and the csv
 //! crate's record positions are off after CRLF records (rust-csv issue 395)
 //! and on the first record after a blank line (issue 208). Here every line
-//! is counted by the code that consumes its `\n`, so a line number cannot
-//! drift. Quoting follows RFC 4180: a field that starts with `"` runs to the
+//! is counted by the code that consumes its line break, so a line number cannot
+//! drift. A line break is `\n`, `\r\n` or a lone `\r` (old Mac Excel's
+//! "CSV (Macintosh)"), outside quotes and inside. Quoting follows RFC 4180: a field that starts with `"` runs to the
 //! next lone `"` (`""` is a literal quote) and may span lines; a `"` inside
 //! an unquoted field is an ordinary character.
 //!
-//! Blocks are cut at record boundaries: a `\n` inside a quoted field is not
-//! a boundary. The cut uses the same record parser as the rows, so the two
+//! Blocks are cut at record boundaries, never between `\r` and `\n`; a line
+//! break inside a quoted field is not a boundary. The cut uses the same record parser as the rows, so the two
 //! can never disagree.
 
 use std::io::Read;
 use std::sync::Arc;
 
-use memchr::{memchr, memchr2, memrchr};
+use memchr::{memchr, memchr2, memchr2_iter, memchr3, memrchr2};
 
-use super::{ColumnMap, RawRow, not_text_error};
-use crate::exit::{Exit, fatal};
+use super::{BAD_HEADER, ColumnMap, RawRow, UNREADABLE, input_error, not_text_error};
 
 /// Size of the blocks handed to the parser threads.
 pub const BLOCK_SIZE: usize = 4 << 20;
@@ -56,22 +56,44 @@ impl Fields {
 enum RecordKind {
     /// A blank line or a `#` comment line.
     Skip,
-    /// A record; `unterminated` when a quoted field ran to the end of input.
-    Data { unterminated: bool },
+    /// A record; `unterminated` when a quoted field ran to the end of input:
+    /// how many lines below the record's first line that field opened.
+    Data { unterminated: Option<u64> },
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
     kind: RecordKind,
-    /// Position just after the record (after its `\n`, or the end of input).
+    /// Position just after the record (after its line break, or the end of input).
     end: usize,
-    /// Number of `\n` consumed: the lines the record spans, minus one if it
+    /// Number of line breaks consumed: the lines the record spans, minus one if it
     /// ends at the end of input without a newline.
     newlines: u64,
 }
 
 fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t' || b == b'\r'
+    b == b' ' || b == b'\t'
+}
+
+/// Where the line break at `i` (a `\r` or `\n`) ends: after `\r\n`, a lone
+/// `\r` (old Mac "CSV (Macintosh)" files) or `\n`. `None` when `buf` ends
+/// with a `\r` whose `\n` may come with more input.
+fn after_line_break(buf: &[u8], i: usize, at_eof: bool) -> Option<usize> {
+    if buf[i] != b'\r' {
+        return Some(i + 1);
+    }
+    match buf.get(i + 1) {
+        Some(b'\n') => Some(i + 2),
+        Some(_) => Some(i + 1),
+        None => at_eof.then_some(i + 1),
+    }
+}
+
+/// Line breaks in `bytes`: every `\n`, and every `\r` not followed by `\n`.
+fn line_breaks(bytes: &[u8]) -> u64 {
+    memchr2_iter(b'\n', b'\r', bytes)
+        .filter(|&k| bytes[k] == b'\n' || bytes.get(k + 1) != Some(&b'\n'))
+        .count() as u64
 }
 
 /// Parse the record (or skipped line) starting at `start`.
@@ -101,18 +123,18 @@ fn parse_record(
             newlines: 0,
         });
     }
-    if buf[i] == b'\n' {
+    if buf[i] == b'\n' || buf[i] == b'\r' {
         return Some(Record {
             kind: RecordKind::Skip,
-            end: i + 1,
+            end: after_line_break(buf, i, at_eof)?,
             newlines: 1,
         });
     }
     if buf[i] == b'#' {
-        return match memchr(b'\n', &buf[i..]) {
+        return match memchr2(b'\n', b'\r', &buf[i..]) {
             Some(k) => Some(Record {
                 kind: RecordKind::Skip,
-                end: i + k + 1,
+                end: after_line_break(buf, i + k, at_eof)?,
                 newlines: 1,
             }),
             None => at_eof.then_some(Record {
@@ -124,16 +146,17 @@ fn parse_record(
     }
     let mut p = start;
     let mut newlines = 0u64;
-    let mut unterminated = false;
+    let mut unterminated = None;
     loop {
         let field_start = out.data.len();
         if p < len && buf[p] == b'"' {
+            let opened = newlines;
             p += 1;
             loop {
                 match memchr(b'"', &buf[p..]) {
                     Some(k) => {
                         let chunk = &buf[p..p + k];
-                        newlines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+                        newlines += line_breaks(chunk);
                         out.data.extend_from_slice(chunk);
                         p += k + 1;
                         if p < len && buf[p] == b'"' {
@@ -150,10 +173,10 @@ fn parse_record(
                             return None;
                         }
                         let chunk = &buf[p..];
-                        newlines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+                        newlines += line_breaks(chunk);
                         out.data.extend_from_slice(chunk);
                         p = len;
-                        unterminated = true;
+                        unterminated = Some(opened);
                         break;
                     }
                 }
@@ -161,7 +184,7 @@ fn parse_record(
         }
         // Unquoted text, or what follows a closing quote up to the next
         // delimiter (kept literally, as spreadsheets do).
-        match memchr2(delim, b'\n', &buf[p..]) {
+        match memchr3(delim, b'\n', b'\r', &buf[p..]) {
             Some(k) => {
                 out.data.extend_from_slice(&buf[p..p + k]);
                 p += k;
@@ -174,18 +197,14 @@ fn parse_record(
                 p = len;
             }
         }
-        let at_line_end = p == len || buf[p] == b'\n';
-        if at_line_end && out.data.len() > field_start && out.data.last() == Some(&b'\r') {
-            out.data.pop();
-        }
         out.bounds.push((field_start, out.data.len()));
         if p < len && buf[p] == delim {
             p += 1;
             continue;
         }
         if p < len {
-            // The record's `\n`.
-            p += 1;
+            // The record's line break.
+            p = after_line_break(buf, p, at_eof)?;
             newlines += 1;
         }
         break;
@@ -200,8 +219,13 @@ fn parse_record(
 /// Length of the longest prefix of `buf` made of complete records.
 fn complete_prefix(buf: &[u8], delim: u8, scratch: &mut Fields) -> usize {
     if memchr(b'"', buf).is_none() {
-        // No quotes: every newline ends a record.
-        return memrchr(b'\n', buf).map_or(0, |k| k + 1);
+        // No quotes: every line break ends a record, but a `\r` at the very
+        // end may be the first half of a `\r\n`, so the cut goes before it.
+        let last = match memrchr2(b'\n', b'\r', buf) {
+            Some(k) if buf[k] == b'\r' && k + 1 == buf.len() => memrchr2(b'\n', b'\r', &buf[..k]),
+            other => other,
+        };
+        return last.map_or(0, |k| k + 1);
     }
     let mut pos = 0;
     while let Some(rec) = parse_record(buf, pos, delim, false, scratch) {
@@ -250,7 +274,12 @@ fn fill(
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(fatal(Exit::Invalid, format!("{source}: read failed ({e})")));
+                return Err(input_error(
+                    UNREADABLE,
+                    source,
+                    None,
+                    format!("read failed ({e})"),
+                ));
             }
         }
     }
@@ -323,12 +352,12 @@ impl CsvReader {
                     if buf.contains(&0) || std::str::from_utf8(&buf).is_err() {
                         return Err(not_text_error(&source, &buf));
                     }
-                    return Err(fatal(
-                        Exit::Invalid,
-                        format!(
-                            "{source}: no header row (the input is empty, or holds only blank and # lines); \
-                             the first line must name the columns, e.g. backup_server,first,last,comment"
-                        ),
+                    return Err(input_error(
+                        BAD_HEADER,
+                        &source,
+                        None,
+                        "no header row (the input is empty, or holds only blank and # lines); \
+                             the first line must name the columns, e.g. backup_server,first,last,comment",
                     ));
                 }
                 None => {
@@ -403,13 +432,27 @@ impl CsvReader {
 
     fn emit(&mut self, bytes: Vec<u8>) -> Block {
         let first_line = self.next_line;
-        self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        self.next_line += line_breaks(&bytes);
         Block { first_line, bytes }
     }
 }
 
-const UNTERMINATED: &str =
-    "a quoted field is not closed before the end of the file; add the closing '\"'";
+/// Advice for a quoted field opened on line `opened` and never closed: it
+/// swallowed every line after it, up to `last`.
+fn unterminated_advice(opened: u64, last: u64) -> String {
+    let swallowed = match last.saturating_sub(opened) {
+        0 => String::new(),
+        1 => format!(", so line {last} was read into it and not as a row"),
+        _ => format!(
+            ", so lines {}-{last} were read into it and not as rows",
+            opened + 1
+        ),
+    };
+    format!(
+        "a quoted field opened on line {opened} is not closed before the end of the file\
+         {swallowed}; add the closing '\"' (or remove the stray one)"
+    )
+}
 const NOT_UTF8: &str =
     "the row holds bytes that are not UTF-8 text; save the file as \"CSV UTF-8\"";
 
@@ -463,8 +506,14 @@ pub fn for_each_row(
                 }
             }
         }
-        let defect = if unterminated {
-            Some(("unterminated-quote", UNTERMINATED))
+        let advice;
+        let defect = if let Some(opened) = unterminated {
+            // The field ran to the end of input: its last line is the last
+            // line of the file that holds anything.
+            let ends_with_break = matches!(buf[..rec.end].last(), Some(b'\n' | b'\r'));
+            let last = row_line + rec.newlines - u64::from(ends_with_break && rec.newlines > 0);
+            advice = unterminated_advice(row_line + opened, last);
+            Some(("unterminated-quote", advice.as_str()))
         } else if not_text {
             Some(("not-text", NOT_UTF8))
         } else {
@@ -536,6 +585,21 @@ mod tests {
         assert_eq!(lines_of(text), vec![2, 3, 5]);
         let r = rows(text, 1 << 20).unwrap();
         assert_eq!(r[2].1, "1.1.1.3");
+    }
+
+    #[test]
+    fn lone_cr_ends_a_line_like_lf() {
+        // Old Mac Excel ("CSV (Macintosh)"): every line ends with a lone CR.
+        let text = b"Range,Comment\r8.8.27.1,x\r\r# c\r\"8.8.27.5\",\"x\ry\"\r8.8.27.9,\r";
+        assert_eq!(lines_of(text), vec![2, 5, 7]);
+        let r = rows(text, 1 << 20).unwrap();
+        assert_eq!(r[0].1, "8.8.27.1");
+        assert_eq!(r[2].1, "8.8.27.9");
+        // Mixed endings, and a CR at a block's end whose LF is in the next block.
+        let text = b"range\r\n1.1.1.1\r1.1.1.2\n1.1.1.3\r\n\r1.1.1.4";
+        assert_eq!(lines_of(text), vec![2, 3, 4, 6]);
+        let r = rows(text, 1 << 20).unwrap();
+        assert_eq!(r[3].1, "1.1.1.4");
     }
 
     #[test]

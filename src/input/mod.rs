@@ -19,7 +19,49 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cli::InputFormat;
-use crate::exit::{Exit, fatal};
+
+/// An input that cannot be read as a range file at all (missing, not text,
+/// no usable header...). `validate` reports it as a diagnostic of that file
+/// and goes on with the others; `plan` and `apply` stop on it. Displayed as
+/// `source[:line]: advice`, so it reads the same on stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {advice}")]
+pub struct InputError {
+    /// Stable diagnostic code: `unreadable-input` or `bad-header`.
+    pub code: &'static str,
+    /// `source`, `source:line` or `source[sheet]:line`, for the message.
+    pub location: String,
+    /// The line (or sheet row) the problem is on, when known.
+    pub line: Option<u64>,
+    /// The column (header as written, or YAML key), when known.
+    pub column: Option<String>,
+    /// What is wrong and what to do.
+    pub advice: String,
+}
+
+/// Code of an input that cannot be opened, read or parsed at all.
+pub const UNREADABLE: &str = "unreadable-input";
+/// Code of an input whose header (or YAML top level) is unusable.
+pub const BAD_HEADER: &str = "bad-header";
+
+/// Build an [`InputError`] for `source` (at `line` when known).
+pub fn input_error(
+    code: &'static str,
+    source: &str,
+    line: Option<u64>,
+    advice: impl Into<String>,
+) -> anyhow::Error {
+    anyhow::Error::new(InputError {
+        code,
+        location: match line {
+            Some(line) => format!("{source}:{line}"),
+            None => source.to_string(),
+        },
+        line,
+        column: None,
+        advice: advice.into(),
+    })
+}
 
 /// Where a row came from: the input's name and its line (CSV/YAML line,
 /// spreadsheet row), 1-based.
@@ -116,6 +158,8 @@ pub struct ColumnMap {
     pub names: Vec<String>,
     /// Header cells that mean nothing to us, as written.
     pub unknown: Vec<String>,
+    /// Indexes of header cells left empty: data under them is ignored.
+    pub unnamed: Vec<usize>,
 }
 
 impl ColumnMap {
@@ -129,6 +173,7 @@ impl ColumnMap {
         for (index, cell) in cells.iter().enumerate() {
             let cell = cell.trim();
             if cell.is_empty() {
+                map.unnamed.push(index);
                 continue;
             }
             let Some(field) = field_of_header(cell) else {
@@ -143,22 +188,28 @@ impl ColumnMap {
                 Field::Comment => &mut map.comment,
             };
             if let Some(previous) = *slot {
-                return Err(fatal(
-                    Exit::Invalid,
-                    format!(
-                        "{source}:{line}: columns '{}' and '{cell}' both mean {}; keep one of them",
+                let err = InputError {
+                    code: BAD_HEADER,
+                    location: format!("{source}:{line}"),
+                    line: Some(line),
+                    column: Some(cell.to_string()),
+                    advice: format!(
+                        "columns '{}' and '{cell}' both mean {}; keep one of them",
                         map.names[previous],
                         field.name()
                     ),
-                ));
+                };
+                return Err(err.into());
             }
             *slot = Some(index);
         }
         if map.range.is_none() && map.first.is_none() {
-            return Err(fatal(
-                Exit::Invalid,
+            return Err(input_error(
+                BAD_HEADER,
+                source,
+                Some(line),
                 format!(
-                    "{source}:{line}: the header names no address column (found: {}); \
+                    "the header names no address column (found: {}); \
                      name one column `range` (or cidr, ip, address, ip_range) or two columns \
                      `first` and `last`",
                     if cells.is_empty() {
@@ -174,12 +225,12 @@ impl ColumnMap {
             ));
         }
         if map.last.is_some() && map.first.is_none() {
-            return Err(fatal(
-                Exit::Invalid,
-                format!(
-                    "{source}:{line}: the header has a last-address column but no first-address column; \
-                     add a `first` column"
-                ),
+            return Err(input_error(
+                BAD_HEADER,
+                source,
+                Some(line),
+                "the header has a last-address column but no first-address column; \
+                     add a `first` column",
             ));
         }
         Ok(map)
@@ -212,6 +263,11 @@ pub struct RawRow<'a> {
     /// A problem the reader found in the row itself (bad quoting, bytes that
     /// are not text): `(code, message)`. Such a row is invalid.
     pub defect: Option<(&'static str, &'a str)>,
+    /// The column the defect is in, when it is one cell's.
+    pub defect_column: Option<&'a str>,
+    /// The first filled cell (1-based position) under an empty header cell
+    /// or beyond the last header cell: it is ignored, and warned about once.
+    pub unnamed_cell: Option<usize>,
 }
 
 impl<'a> RawRow<'a> {
@@ -232,6 +288,14 @@ impl<'a> RawRow<'a> {
                 column: map.names.get(i).map(String::as_str),
             })
         };
+        let filled = |i: usize| cells.get(i).is_some_and(|c| !c.trim().is_empty());
+        let unnamed_cell = map
+            .unnamed
+            .iter()
+            .copied()
+            .find(|&i| filled(i))
+            .or_else(|| (map.names.len()..cells.len()).find(|&i| filled(i)))
+            .map(|i| i + 1);
         Some(RawRow {
             line,
             backup_server: cell(map.backup_server),
@@ -240,6 +304,8 @@ impl<'a> RawRow<'a> {
             last: cell(map.last),
             comment: cell(map.comment).map(|c| c.text),
             defect: None,
+            defect_column: None,
+            unnamed_cell,
         })
     }
 }
@@ -280,6 +346,8 @@ impl OwnedRow {
             last: cell(&self.last),
             comment: self.comment.as_deref(),
             defect: self.defect.as_ref().map(|(code, m)| (*code, m.as_str())),
+            defect_column: None,
+            unnamed_cell: None,
         }
     }
 }
@@ -325,10 +393,12 @@ pub fn kind_of(input: &str, format: Option<InputFormat>) -> anyhow::Result<Kind>
         "tsv" | "tab" => Ok(Kind::Delimited(Some(b'\t'))),
         "yaml" | "yml" => Ok(Kind::Yaml),
         "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Ok(Kind::Sheet),
-        _ => Err(fatal(
-            Exit::Invalid,
+        _ => Err(input_error(
+            UNREADABLE,
+            input,
+            None,
             format!(
-                "{input}: unknown kind of file (extension '{ext}'); use .csv, .tsv, .txt, .yaml, \
+                "unknown kind of file (extension '{ext}'); use .csv, .tsv, .txt, .yaml, \
                  .yml, .xlsx, .xls or .ods, or say which with --input-format"
             ),
         )),
@@ -341,9 +411,11 @@ pub fn open(input: &str) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
         return Ok(Box::new(std::io::stdin()));
     }
     let file = std::fs::File::open(input).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{input}: cannot open ({e}); check the path"),
+        input_error(
+            UNREADABLE,
+            input,
+            None,
+            format!("cannot open ({e}); check the path"),
         )
     })?;
     Ok(Box::new(file))
@@ -353,9 +425,11 @@ pub fn open(input: &str) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
 pub fn read_all(input: &str) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut open(input)?, &mut bytes).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{}: cannot read ({e})", display_name(input)),
+        input_error(
+            UNREADABLE,
+            &display_name(input),
+            None,
+            format!("cannot read ({e})"),
         )
     })?;
     Ok(bytes)
@@ -372,9 +446,11 @@ pub fn not_text_error(source: &str, bytes: &[u8]) -> anyhow::Error {
     } else {
         "save it as UTF-8 CSV, TSV or YAML"
     };
-    fatal(
-        Exit::Invalid,
-        format!("{source}: not a text file, so no header row can be read; {hint}"),
+    input_error(
+        UNREADABLE,
+        source,
+        None,
+        format!("not a text file, so no header row can be read; {hint}"),
     )
 }
 

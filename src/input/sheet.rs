@@ -6,8 +6,7 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader, open_workbook_auto_from_rs};
 
-use super::ColumnMap;
-use crate::exit::{Exit, fatal};
+use super::{BAD_HEADER, ColumnMap, UNREADABLE, input_error};
 
 /// A sheet's rows, as text.
 #[derive(Debug)]
@@ -17,6 +16,26 @@ pub struct SheetRows {
     pub header_line: u64,
     /// (sheet row number, cells) of every row after the header.
     pub rows: Vec<(u64, Vec<String>)>,
+    /// Rows with a cell that cannot be taken as text: (sheet row number,
+    /// column index, advice), the first such cell of each row.
+    pub bad_cells: Vec<(u64, usize, String)>,
+}
+
+/// Why a cell of a column that means something cannot be read as its text:
+/// an error value (`#N/A`) is not the text "#N/A", and TRUE is neither a
+/// server name nor an address.
+fn cell_problem(cell: &Data, field_column: bool) -> Option<String> {
+    match cell {
+        Data::Error(e) => Some(format!(
+            "the cell holds the spreadsheet error {e}; fix what it is computed from, or type \
+             the value"
+        )),
+        Data::Bool(b) if field_column => Some(format!(
+            "the cell holds the boolean {}; a backup server or address must be text",
+            if *b { "TRUE" } else { "FALSE" }
+        )),
+        _ => None,
+    }
 }
 
 /// A cell as text. Whole numbers print without a fraction (a comment column
@@ -33,9 +52,11 @@ fn cell_text(cell: &Data) -> String {
 /// Read one sheet of a workbook given as bytes.
 pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result<SheetRows> {
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{source}: not a spreadsheet that can be read ({e}); save it as .xlsx, .xls or .ods, or export it as CSV"),
+        input_error(
+            UNREADABLE,
+            source,
+            None,
+            format!("not a spreadsheet that can be read ({e}); save it as .xlsx, .xls or .ods, or export it as CSV"),
         )
     })?;
     let names = book.sheet_names();
@@ -45,10 +66,12 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
             .find(|n| *n == wanted)
             .cloned()
             .ok_or_else(|| {
-                fatal(
-                    Exit::Invalid,
+                input_error(
+                    UNREADABLE,
+                    source,
+                    None,
                     format!(
-                        "{source}: no sheet named '{wanted}'; its sheets are: {}",
+                        "no sheet named '{wanted}'; its sheets are: {}",
                         names
                             .iter()
                             .map(|n| format!("'{n}'"))
@@ -57,37 +80,37 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
                     ),
                 )
             })?,
-        None => names.first().cloned().ok_or_else(|| {
-            fatal(
-                Exit::Invalid,
-                format!("{source}: the workbook has no sheets"),
-            )
-        })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| input_error(UNREADABLE, source, None, "the workbook has no sheets"))?,
     };
     let range = book.worksheet_range(&name).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!("{source}: cannot read sheet '{name}' ({e})"),
+        input_error(
+            UNREADABLE,
+            source,
+            None,
+            format!("cannot read sheet '{name}' ({e})"),
         )
     })?;
     let first_row = range.start().map_or(0, |(row, _)| row as u64);
-    let mut rows = range.rows().enumerate().map(|(i, cells)| {
-        (
-            first_row + i as u64 + 1,
-            cells.iter().map(cell_text).collect::<Vec<String>>(),
-        )
-    });
+    let mut rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, cells)| (first_row + i as u64 + 1, cells));
     let (header_line, header) = loop {
         match rows.next() {
-            Some((line, cells)) if cells.iter().any(|c| !c.trim().is_empty()) => {
-                break (line, cells);
+            Some((line, cells)) if cells.iter().any(|c| !cell_text(c).trim().is_empty()) => {
+                break (line, cells.iter().map(cell_text).collect::<Vec<String>>());
             }
             Some(_) => continue,
             None => {
-                return Err(fatal(
-                    Exit::Invalid,
+                return Err(input_error(
+                    BAD_HEADER,
+                    source,
+                    None,
                     format!(
-                        "{source}: sheet '{name}' is empty, so it has no header row; the first \
+                        "sheet '{name}' is empty, so it has no header row; the first \
                          row must name the columns, e.g. backup_server, first, last, comment"
                     ),
                 ));
@@ -95,11 +118,34 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
         }
     };
     let columns = ColumnMap::from_header(&header, &format!("{source}[{name}]"), header_line)?;
+    let address_or_server = [
+        columns.backup_server,
+        columns.range,
+        columns.first,
+        columns.last,
+    ];
+    let mut bad_cells = Vec::new();
+    let rows = rows
+        .map(|(line, cells)| {
+            let problem = cells.iter().enumerate().find_map(|(i, c)| {
+                let meaningful = columns.comment == Some(i) || address_or_server.contains(&Some(i));
+                if !meaningful {
+                    return None;
+                }
+                cell_problem(c, address_or_server.contains(&Some(i))).map(|m| (i, m))
+            });
+            if let Some((i, advice)) = problem {
+                bad_cells.push((line, i, advice));
+            }
+            (line, cells.iter().map(cell_text).collect())
+        })
+        .collect();
     Ok(SheetRows {
         sheet: name,
         columns,
         header_line,
-        rows: rows.collect(),
+        rows,
+        bad_cells,
     })
 }
 

@@ -22,8 +22,11 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Field, OwnedCell, OwnedRow, field_of_header};
-use crate::exit::{Exit, fatal};
+use serde_saphyr::MessageFormatter;
+
+use super::{
+    BAD_HEADER, Field, InputError, OwnedCell, OwnedRow, UNREADABLE, field_of_header, input_error,
+};
 
 /// What a YAML input holds once read.
 #[derive(Debug, Default)]
@@ -32,9 +35,9 @@ pub struct YamlRows {
     /// and above `--backup-server`).
     pub default_server: Option<String>,
     pub rows: Vec<OwnedRow>,
-    /// Keys that mean nothing to us, once each, with the line of the first.
-    pub unknown: Vec<String>,
-    pub unknown_line: u64,
+    /// Keys that mean nothing to us, once each, with the line of the entry
+    /// (or top-level key) where each first appears.
+    pub unknown: Vec<(String, u64)>,
 }
 
 /// A scalar cell: strings, numbers and booleans as text; null as absent.
@@ -179,9 +182,10 @@ impl<'de> Deserialize<'de> for Entry {
 /// The whole document: a list of entries, or a mapping with a default
 /// server and `ranges`.
 struct Doc {
-    default_server: Option<String>,
+    /// The top-level `backup_server` key as written, its line and column, and its value.
+    default_server: Option<(String, (u64, u64), Scalar)>,
     entries: Vec<Spanned<Entry>>,
-    unknown_top: Vec<String>,
+    unknown_top: Vec<(String, u64)>,
     has_ranges: bool,
 }
 
@@ -212,17 +216,20 @@ impl<'de> Deserialize<'de> for Doc {
                     unknown_top: Vec::new(),
                     has_ranges: false,
                 };
-                while let Some(key) = map.next_key::<Scalar>()? {
-                    let key = key.0.unwrap_or_default();
+                while let Some(spanned) = map.next_key::<Spanned<Scalar>>()? {
+                    let line = spanned.referenced.line().max(1);
+                    let column = spanned.referenced.column();
+                    let key = spanned.value.0.unwrap_or_default();
                     if key.trim() == "ranges" {
                         let list: Option<Vec<Spanned<Entry>>> = map.next_value()?;
                         doc.entries = list.unwrap_or_default();
                         doc.has_ranges = true;
                     } else if field_of_header(&key) == Some(Field::BackupServer) {
-                        doc.default_server = map.next_value::<Scalar>()?.0;
+                        let value = map.next_value::<Scalar>()?;
+                        doc.default_server = Some((key, (line, column), value));
                     } else {
                         map.next_value::<IgnoredAny>()?;
-                        doc.unknown_top.push(key);
+                        doc.unknown_top.push((key, line));
                     }
                 }
                 Ok(doc)
@@ -243,43 +250,57 @@ pub fn read(source: &str, bytes: &[u8]) -> anyhow::Result<YamlRows> {
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
     {
-        return Err(fatal(
-            Exit::Invalid,
-            format!(
-                "{source}: no ranges (the file is empty); write a list of ranges, or a mapping \
-                 with `backup_server` and `ranges`"
-            ),
+        return Err(input_error(
+            BAD_HEADER,
+            source,
+            None,
+            "no ranges (the file is empty); write a list of ranges, or a mapping \
+                 with `backup_server` and `ranges`",
         ));
     }
-    let doc: Doc = serde_saphyr::from_str(text).map_err(|e| {
-        fatal(
-            Exit::Invalid,
-            format!(
-                "{source}: not a valid range file: {e}; write a list of ranges, or a mapping with \
-                 `backup_server` and `ranges`"
-            ),
-        )
-    })?;
+    let doc: Doc = serde_saphyr::from_str(text).map_err(|e| syntax_error(source, &e))?;
     if !doc.has_ranges {
-        return Err(fatal(
-            Exit::Invalid,
-            format!(
-                "{source}: the mapping has no `ranges` key; put the list of ranges under `ranges:`"
-            ),
+        return Err(input_error(
+            BAD_HEADER,
+            source,
+            None,
+            "the mapping has no `ranges` key; put the list of ranges under `ranges:`",
         ));
     }
-    let mut out = YamlRows {
-        default_server: doc
-            .default_server
+    let mut default_server = None;
+    if let Some((key, (line, column), value)) = doc.default_server {
+        // Like an entry's nested value (`bad-entry`), but it would be every
+        // entry's server: the file is refused, at the key's position.
+        if let Some(what) = value.1 {
+            return Err(InputError {
+                code: BAD_HEADER,
+                location: format!("{source}:{line}:{column}"),
+                line: Some(line),
+                column: Some(key.clone()),
+                advice: format!(
+                    "the value of '{key}' is {what}; write it as text: the default backup \
+                     server's name or urn:veeam:BackupServer:<guid>"
+                ),
+            }
+            .into());
+        }
+        default_server = value
+            .0
             .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
+            .filter(|s| !s.is_empty());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = YamlRows {
+        default_server,
         unknown: doc.unknown_top,
-        unknown_line: 1,
         rows: Vec::with_capacity(doc.entries.len()),
     };
-    let mut unknown_line = None;
     for spanned in doc.entries {
-        let line = spanned.referenced.line().max(1);
+        let line = dash_line(
+            &lines,
+            spanned.referenced.line().max(1),
+            spanned.referenced.column(),
+        );
         let mut row = OwnedRow {
             line,
             ..OwnedRow::default()
@@ -305,9 +326,8 @@ pub fn read(source: &str, bytes: &[u8]) -> anyhow::Result<YamlRows> {
                 problem,
             } => {
                 for key in unknown {
-                    unknown_line.get_or_insert(line);
-                    if !out.unknown.contains(&key) {
-                        out.unknown.push(key);
+                    if !out.unknown.iter().any(|(k, _)| *k == key) {
+                        out.unknown.push((key, line));
                     }
                 }
                 if let Some(problem) = problem {
@@ -343,12 +363,70 @@ pub fn read(source: &str, bytes: &[u8]) -> anyhow::Result<YamlRows> {
         }
         out.rows.push(row);
     }
-    if let Some(line) = unknown_line
-        && out.unknown_line == 1
-    {
-        out.unknown_line = line;
-    }
     Ok(out)
+}
+
+/// The line of the `-` that starts an entry whose value begins at `line`,
+/// `column` (1-based). serde-saphyr gives the value's position, which is
+/// below the dash for `-` alone on its line or a block scalar (`- >-`);
+/// the contract wants the line where the entry starts.
+fn dash_line(lines: &[&str], line: u64, column: u64) -> u64 {
+    let Some(text) = lines.get(line as usize - 1) else {
+        return line;
+    };
+    let before: String = text
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .collect();
+    if !before.trim().is_empty() {
+        // Something (the dash, or a flow list) precedes the value on its line.
+        return line;
+    }
+    // The nearest line above that is not blank or a comment.
+    for above in (1..line).rev() {
+        let t = lines[above as usize - 1].trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        return if t == "-" || t.starts_with("- ") || t.starts_with("-\t") {
+            above
+        } else {
+            line
+        };
+    }
+    line
+}
+
+/// A YAML syntax or shape error as advice, at `file:line:column`.
+fn syntax_error(source: &str, e: &serde_saphyr::Error) -> anyhow::Error {
+    let advice = match e.without_snippet() {
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "the file holds several YAML documents (a `---` line starts another); keep one"
+                .to_string()
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => format!(
+            "a key{} appears twice in one entry (or in the top-level mapping); keep one",
+            key.as_ref()
+                .map(|k| format!(" ('{k}')"))
+                .unwrap_or_default()
+        ),
+        other => format!(
+            "not a valid range file: {}; write a list of ranges, or a mapping with \
+             `backup_server` and `ranges`",
+            serde_saphyr::UserMessageFormatter.format_message(other)
+        ),
+    };
+    match e.location().filter(|l| l.line() > 0) {
+        Some(l) => InputError {
+            code: UNREADABLE,
+            location: format!("{source}:{}:{}", l.line(), l.column()),
+            line: Some(l.line()),
+            column: None,
+            advice: format!("{advice} (column {})", l.column()),
+        }
+        .into(),
+        None => input_error(UNREADABLE, source, None, advice),
+    }
 }
 
 #[cfg(test)]
@@ -367,8 +445,7 @@ mod tests {
         assert_eq!(y.rows[1].backup_server.as_ref().unwrap().text, "b2");
         assert_eq!(y.rows[1].last.as_ref().unwrap().text, "198.51.100.9");
         assert_eq!(y.rows[2].comment.as_deref(), Some("lab"));
-        assert_eq!(y.unknown, vec!["owner".to_string()]);
-        assert_eq!(y.unknown_line, 7);
+        assert_eq!(y.unknown, vec![("owner".to_string(), 7)]);
     }
 
     #[test]
