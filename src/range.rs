@@ -68,30 +68,78 @@ impl fmt::Display for Family {
 ///
 /// Each variant maps to one validation code (see [`RangeError::code`]); the
 /// messages are written to be shown to a person next to the offending cell.
+///
+/// Text from the input is shown through [`shown`], so a control character or
+/// an invisible one (a zero-width space pasted from a web page) is visible in
+/// the message instead of making a good-looking address fail mysteriously.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("empty address")]
+    #[error("empty address; fill in the cell")]
     Empty,
-    #[error("'{0}' is not an IP address")]
+    #[error(
+        "'{}' is not an IP address; write an IPv4 (203.0.113.7) or IPv6 (2001:db8::7) address, \
+         a range 'first-last' or a CIDR block 'address/length'",
+        shown(.0)
+    )]
     BadAddress(String),
     #[error(
-        "'{0}' has an IPv4 octet with a leading zero, which some tools read as octal; write it without the zero"
+        "'{}' has an IPv4 octet with a leading zero, which some tools read as octal; write it without the zero",
+        shown(.0)
     )]
     LeadingZero(String),
     #[error(
-        "'{0}' carries an IPv6 zone (the part after '%'); a pool address has no zone, remove it"
+        "'{}' carries an IPv6 zone (the part after '%'); a pool address has no zone, remove it",
+        shown(.0)
     )]
     Zone(String),
-    #[error("'{0}' is an IPv4-mapped IPv6 address; write the IPv4 address itself")]
+    #[error(
+        "'{}' is an IPv4-mapped IPv6 address; write the IPv4 address itself",
+        shown(.0)
+    )]
     Ipv4Mapped(String),
-    #[error("'{0}' is not a valid CIDR prefix length")]
+    #[error(
+        "'{}' has no valid CIDR prefix length; write /0 to /32 after an IPv4 address, /0 to /128 after an IPv6 one",
+        shown(.0)
+    )]
     BadPrefix(String),
-    #[error("'{text}' has host bits set; the network is {network}")]
+    #[error("'{}' has host bits set; the network is {network}", shown(.text))]
     HostBits { text: String, network: String },
-    #[error("first address {first} is greater than last address {last}; swap them")]
+    #[error(
+        "first address {} is greater than last address {}; swap them",
+        shown(.first),
+        shown(.last)
+    )]
     Reversed { first: String, last: String },
-    #[error("first address {first} and last address {last} are of different families")]
+    #[error(
+        "first address {} and last address {} are of different families; a range is all IPv4 \
+         or all IPv6: split it into one row per family",
+        shown(.first),
+        shown(.last)
+    )]
     MixedFamily { first: String, last: String },
+}
+
+/// `text` with control and invisible characters written as `\u{..}` escapes
+/// (`\t`, `\r`, `\n` as such), for messages that quote input.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl RangeError {
@@ -306,7 +354,11 @@ impl IpRange {
         if text.is_empty() {
             return Err(RangeError::Empty);
         }
-        if let Some((first, last)) = text.split_once('-') {
+        // A '/' makes it CIDR even with a '-' in it: `198.51.100.0/-1` is a
+        // bad prefix, not a range from '198.51.100.0/'.
+        if !text.contains('/')
+            && let Some((first, last)) = text.split_once('-')
+        {
             if last.trim().is_empty() {
                 return Err(RangeError::BadAddress(text.to_string()));
             }
@@ -556,6 +608,7 @@ mod tests {
         assert_eq!(code("198.51.100.7/28"), "host-bits-set");
         assert_eq!(code("198.51.100.0/33"), "bad-prefix");
         assert_eq!(code("198.51.100.0/"), "bad-prefix");
+        assert_eq!(code("198.51.100.0/-1"), "bad-prefix");
         assert_eq!(code("198.51.100.9-198.51.100.7"), "reversed-range");
         assert_eq!(code("198.51.100.9-2001:db8::1"), "mixed-family");
         assert_eq!(code("1.2.3"), "bad-address");
@@ -638,5 +691,18 @@ mod tests {
         v.sort();
         let out = coalesce_sorted(&v);
         assert_eq!(out, vec![r("10.0.0.0-10.0.0.8"), r("10.0.0.10")]);
+    }
+
+    #[test]
+    fn messages_show_invisible_and_control_characters() {
+        let e = IpRange::parse("203.0.113.7\u{200b}").unwrap_err();
+        assert!(
+            e.to_string().starts_with("'203.0.113.7\\u{200b}' is not"),
+            "{e}"
+        );
+        let e = IpRange::parse("203.0.113.7\u{1}x").unwrap_err();
+        assert!(e.to_string().contains("'203.0.113.7\\u{1}x'"), "{e}");
+        assert_eq!(shown("2001:db8::1"), "2001:db8::1");
+        assert_eq!(shown("a\tb\r"), "a\\tb\\r");
     }
 }
