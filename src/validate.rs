@@ -418,8 +418,9 @@ pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
     }
     let bad = || {
         format!(
-            "'{value}' is not a backup server UID; write urn:veeam:BackupServer:<guid> \
-             (e.g. urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77), or the server's name"
+            "'{}' is not a backup server UID; write urn:veeam:BackupServer:<guid> \
+             (e.g. urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77), or the server's name",
+            crate::range::shown(value)
         )
     };
     if !starts_with(URN_PREFIX) {
@@ -682,7 +683,7 @@ pub fn overlap_diagnostic(
 pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> Diagnostic {
     let list = names
         .iter()
-        .map(|n| format!("'{n}'"))
+        .map(|n| format!("'{}'", crate::range::shown(n)))
         .collect::<Vec<_>>()
         .join(", ");
     Diagnostic::warning(

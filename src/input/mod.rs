@@ -217,7 +217,7 @@ impl ColumnMap {
                     } else {
                         cells
                             .iter()
-                            .map(|c| format!("'{}'", c.trim()))
+                            .map(|c| format!("'{}'", crate::range::shown(c.trim())))
                             .collect::<Vec<_>>()
                             .join(", ")
                     }
