@@ -177,7 +177,8 @@ pub fn hull(items: &[Item]) -> (u32, IpRange) {
     (items[0].server, range)
 }
 
-/// A row that overlaps (or repeats) an earlier row of the same backup server.
+/// A row that overlaps (or repeats) an earlier row (in input order) of the
+/// same backup server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overlap {
     pub row: Item,
@@ -206,7 +207,15 @@ pub fn merge_items(items: &mut [Item]) -> (MergedItems, Vec<Overlap>) {
                 } else {
                     furthest
                 };
-                overlaps.push(Overlap { row: *item, other });
+                // Warn on the row that comes later in the input, naming the
+                // earlier one: that is the row a person reading the file
+                // would call the repeat, whatever the sort order.
+                let (row, other) = if (other.file, other.line) > (item.file, item.line) {
+                    (other, *item)
+                } else {
+                    (*item, other)
+                };
+                overlaps.push(Overlap { row, other });
             }
             if item.range.last() > furthest.range.last() {
                 reach = i;
@@ -392,5 +401,33 @@ mod tests {
                 .all(|o| o.row.range.overlaps(&o.other.range))
         );
         assert!(overlaps.iter().all(|o| o.row.line != 101));
+        // Each warning sits on the later row of its pair, in input order.
+        assert!(
+            overlaps
+                .iter()
+                .all(|o| (o.row.file, o.row.line) > (o.other.file, o.other.line))
+        );
+    }
+
+    #[test]
+    fn an_overlap_is_reported_on_the_later_row_of_the_input() {
+        // The wider block comes second in the file but first in sort order.
+        let mut items = vec![
+            Item {
+                server: 0,
+                range: IpRange::parse("198.51.100.4").unwrap(),
+                file: 0,
+                line: 1,
+            },
+            Item {
+                server: 0,
+                range: IpRange::parse("198.51.100.0/29").unwrap(),
+                file: 0,
+                line: 2,
+            },
+        ];
+        let (_, overlaps) = merge_items(&mut items);
+        assert_eq!(overlaps.len(), 1);
+        assert_eq!((overlaps[0].row.line, overlaps[0].other.line), (2, 1));
     }
 }
