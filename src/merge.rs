@@ -1,10 +1,11 @@
 //! Merging: per (backup server, family), overlapping and adjacent ranges
 //! become one, and each merged range keeps the rows it came from.
 //!
-//! One parallel sort and one linear sweep. The same sweep finds the rows that
-//! overlap an earlier row: each such row is named once, against the earlier
-//! row that reaches furthest (which certainly overlaps it), so N rows over
-//! the same addresses give N-1 warnings, not N² pairs.
+//! One parallel sort and one linear sweep. The same sweep finds overlapping
+//! rows: each row that overlaps one sorted before it is paired once, with
+//! the row that reaches furthest (which certainly overlaps it), so N rows
+//! over the same addresses give N-1 warnings, not N² pairs. The warning goes
+//! on the pair's later row in input order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
