@@ -331,18 +331,38 @@ impl Engine {
             let semaphore = semaphore.clone();
             tokio::spawn(async move {
                 let mut set = JoinSet::new();
-                for id in ids {
+                let mut result = Ok(());
+                let mut ids = ids.into_iter().peekable();
+                while let Some(id) = ids.next() {
                     let permit = tokio::select! {
                         biased;
                         _ = engine.cancel.cancelled() => break,
                         p = semaphore.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                     };
-                    let engine = engine.clone();
-                    let tx = tx.clone();
-                    set.spawn(async move { engine.post_one(id, permit, tx).await });
+                    // A poll frees the slots of every task it saw finished at
+                    // once: take them all, and journal their first intents
+                    // with one sync instead of one each.
+                    let mut batch = vec![(id, permit)];
+                    while ids.peek().is_some() {
+                        let Ok(permit) = semaphore.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        batch.push((ids.next().expect("peeked"), permit));
+                    }
+                    if let Err(e) = engine
+                        .record_first_intents(batch.iter().map(|(id, _)| *id))
+                        .await
+                    {
+                        result = Err(e);
+                        break;
+                    }
+                    for (id, permit) in batch {
+                        let engine = engine.clone();
+                        let tx = tx.clone();
+                        set.spawn(async move { engine.post_one(id, permit, tx).await });
+                    }
                 }
                 drop(tx);
-                let mut result = Ok(());
                 while let Some(joined) = set.join_next().await {
                     match joined {
                         Ok(Ok(())) => {}
@@ -425,7 +445,21 @@ impl Engine {
         }
     }
 
+    /// Journal the intents of the first attempts of `ids`, with one sync.
+    async fn record_first_intents(&self, ids: impl Iterator<Item = u64>) -> anyhow::Result<()> {
+        let session = self.client.session_generation().await;
+        let intents: Vec<Event> = ids
+            .map(|req| Event::Intent {
+                req,
+                attempt: 1,
+                session,
+            })
+            .collect();
+        self.journal.record_all(&intents)
+    }
+
     /// Send one request, retrying only what the server did not act on.
+    /// Its first intent is already in the journal ([`Self::record_first_intents`]).
     async fn post_one(
         self: Arc<Self>,
         id: u64,
@@ -441,11 +475,14 @@ impl Engine {
         loop {
             attempt += 1;
             let session = self.client.session_generation().await;
-            self.journal.record(&Event::Intent {
-                req: id,
-                attempt,
-                session,
-            })?;
+            // The first attempt's intent was journaled by the submitter.
+            if attempt > 1 {
+                self.journal.record(&Event::Intent {
+                    req: id,
+                    attempt,
+                    session,
+                })?;
+            }
             {
                 let mut st = self.lock();
                 let r = &mut st.reqs[id as usize];
@@ -455,7 +492,7 @@ impl Engine {
             }
             match self.client.post_range(&uid, range).await {
                 PostAttempt::Accepted(task) => {
-                    self.journal.record(&Event::Accepted {
+                    self.journal.note(&Event::Accepted {
                         req: id,
                         task: task.id.clone(),
                     })?;
@@ -477,7 +514,7 @@ impl Engine {
                 }
                 PostAttempt::NotActed { failure, detail } => {
                     let delay = self.policy.next_delay(attempt, failure, true);
-                    self.journal.record(&Event::NotActed {
+                    self.journal.note(&Event::NotActed {
                         req: id,
                         detail: detail.clone(),
                         gave_up: delay.is_none(),
@@ -501,7 +538,7 @@ impl Engine {
                 }
                 PostAttempt::Rejected { status, message } => {
                     let detail = format!("refused by the server (HTTP {status}): {message}");
-                    self.journal.record(&Event::NotActed {
+                    self.journal.note(&Event::NotActed {
                         req: id,
                         detail: detail.clone(),
                         gave_up: true,
@@ -511,7 +548,7 @@ impl Engine {
                     return Ok(());
                 }
                 PostAttempt::Unknown { detail } => {
-                    self.journal.record(&Event::Unknown {
+                    self.journal.note(&Event::Unknown {
                         req: id,
                         detail: detail.clone(),
                     })?;
@@ -597,7 +634,7 @@ impl Engine {
                 }
             }
         }
-        self.journal.record_all(&events)?;
+        self.journal.note_all(&events)?;
         for (i, outcome) in ended.into_iter().rev() {
             let f = inflight.swap_remove(i);
             match outcome {
@@ -662,7 +699,7 @@ impl Engine {
             }
             st.progress_counts()
         };
-        self.journal.record_all(&events)?;
+        self.journal.note_all(&events)?;
         self.progress.set_counts(counts);
         Ok(())
     }
