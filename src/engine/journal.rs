@@ -372,8 +372,10 @@ mod tests {
         journal.append(&all[0]).unwrap();
         journal.append_batch(&all[1..3]).unwrap();
         journal.append_batch::<Event>(&[]).unwrap();
-        journal.append(&all[3]).unwrap();
+        journal.append_batch_unsynced(&all[3..4]).unwrap();
         assert_eq!(journal.len(), 4);
+        // Unsynced events are in the file at once: a killed process keeps them.
+        assert_eq!(read_journal::<Event>(&path).unwrap().len(), 4);
         // One line per event, even with a line break inside a string.
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 4);
