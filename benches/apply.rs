@@ -178,11 +178,8 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let rows_1000 = input(dir.path(), 1000);
     let rows_100 = input(dir.path(), 100);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // The runtime `ipimport apply` itself runs on.
+    let rt = ipimport::commands::client_runtime().unwrap();
 
     // The sequential baseline, measured once: 100 rows, one task in flight.
     let baseline = run_once(&rt, &sim, &rows_100, 100, 1);

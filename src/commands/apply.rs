@@ -68,7 +68,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
         progress: ProgressMode::Auto,
         cancel: CancellationToken::new(),
     };
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = super::client_runtime()?;
     let outcome = runtime.block_on(run_interruptible(request))?;
     write_summary(&outcome, format, &mut std::io::stdout().lock())?;
     Ok(outcome.exit)

@@ -32,7 +32,7 @@ const DEMO_BACKUP_SERVER: &str = "backup01";
 
 pub fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let inputs = sample_files(&args.samples)?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = super::client_runtime()?;
     runtime.block_on(async {
         let sim = crate::sim::start(SimConfig {
             listen: "127.0.0.1:0".into(),

@@ -52,7 +52,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         Arc::new(RequestLimiter::new(engine.rate, engine.burst)),
         RetryPolicy::new(engine.retries),
     )?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = super::client_runtime()?;
     let plan = runtime.block_on(async {
         let result = async {
             client.logon().await?;
