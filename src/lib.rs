@@ -21,6 +21,7 @@ pub mod engine;
 pub mod exit;
 pub mod input;
 pub mod logging;
+pub mod memory;
 pub mod merge;
 pub mod pipeline;
 pub mod range;

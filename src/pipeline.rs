@@ -27,7 +27,7 @@ use crate::config::ValidationSettings;
 use crate::exit::{Exit, fatal};
 use crate::input::csv::{Block, CsvReader, for_each_row};
 use crate::input::{self, ColumnMap, Kind, OwnedCell, RawRow, SourceRef};
-use crate::merge::{Item, MergedItems, MergedRange, RangeView, hull, merge_items};
+use crate::merge::{Item, MergedItems, MergedRange, RangeView, hull, item_buffer, merge_items};
 use crate::range::IpRange;
 use crate::validate::{
     self, Diagnostic, RowContext, Severity, check_backup_server, check_row, overlap_diagnostic,
@@ -447,7 +447,7 @@ fn load_delimited(
             .map_with(recycle_tx, |recycle, (index, block)| {
                 let mut b = ChunkBuilder::new(ctx, file, keep_rows);
                 // About one row per 40 bytes: avoid regrowing the vector.
-                b.out.items.reserve(block.bytes.len() / 40);
+                b.out.items = item_buffer(block.bytes.len() / 40);
                 for_each_row(&block, delimiter, &columns, |row| b.push(&row));
                 let _ = recycle.send(block.bytes);
                 (index, b.out)
@@ -479,7 +479,7 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         .map(|(i, s)| (s.as_str(), i as u32))
         .collect();
     let mut loaded = Loaded {
-        items: Vec::with_capacity(chunks.iter().map(|c| c.items.len()).sum()),
+        items: item_buffer(chunks.iter().map(|c| c.items.len()).sum()),
         ..Loaded::default()
     };
     let mut diagnostics: Vec<(u32, Diagnostic)> = Vec::new();

@@ -416,6 +416,7 @@ impl CsvReader {
             let mut rest = self.spare.pop().unwrap_or_default();
             rest.clear();
             rest.reserve(self.block_size.max(self.pending.len() - cut));
+            crate::memory::advise_huge_pages(&rest);
             rest.extend_from_slice(&self.pending[cut..]);
             let mut bytes = std::mem::replace(&mut self.pending, rest);
             bytes.truncate(cut);
