@@ -3,13 +3,36 @@
 //! One governor (GCRA) limiter per run: logons, reads, polls and POSTs all
 //! take a cell before they are sent, so `--rate R` bounds every kind of
 //! request together. `--burst B` is the bucket size: with the default `1`
-//! requests are spaced `1/R` apart and no one-second window sees more than
-//! `R + 1` of them.
+//! requests are spaced at least `1/R` apart and no one-second window sees
+//! more than `R + 1` of them.
+//!
+//! The promise is kept where it is measured, at the server, so the spacing
+//! leaves room for delivery jitter: any `R + 2` consecutive requests leave
+//! at least [`JITTER_ALLOWANCE`] more than a second apart. At `1/R` that
+//! room is `1/R` (50 ms at `--rate 20`, 10 ms at `--rate 100`); above 20
+//! requests per second the spacing grows just enough to keep 50 ms
+//! (`--rate 100` sends at most 96.2 per second).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+/// How late a request may reach the server, relative to the one sent
+/// `R + 1` requests after it, without the server seeing `R + 2` of them in
+/// one second. 50 ms covers a loaded client or a WAN hop; it costs nothing
+/// at 20 requests per second or fewer.
+pub const JITTER_ALLOWANCE: Duration = Duration::from_millis(50);
+
+/// The spacing between requests at `rate` per second: `1/R`, or more where
+/// `1/R` would leave less than [`JITTER_ALLOWANCE`] of room (see the module
+/// documentation).
+pub fn spacing(rate: u32) -> Duration {
+    let rate = u64::from(rate.max(1));
+    let nominal = 1_000_000_000 / rate;
+    let with_room = (1_000_000_000 + JITTER_ALLOWANCE.as_nanos() as u64).div_ceil(rate + 1);
+    Duration::from_nanos(nominal.max(with_room))
+}
 
 /// A shared limit on requests per second.
 #[derive(Debug)]
@@ -25,8 +48,7 @@ impl RequestLimiter {
     /// At most `rate` requests per second, `burst` of them at once.
     pub fn new(rate: u32, burst: u32) -> RequestLimiter {
         let rate = rate.max(1);
-        let period = Duration::from_nanos(1_000_000_000 / rate as u64);
-        let quota = Quota::with_period(period)
+        let quota = Quota::with_period(spacing(rate))
             .expect("a positive rate gives a positive period")
             .allow_burst(NonZeroU32::new(burst.max(1)).expect("burst is at least 1"));
         RequestLimiter {
@@ -50,7 +72,8 @@ impl RequestLimiter {
         self.inner.until_ready().await;
     }
 
-    /// The steady rate, requests per second.
+    /// The `--rate` it was made with, requests per second (the steady rate
+    /// is at most this; see [`spacing`]).
     pub fn rate(&self) -> u32 {
         self.rate
     }
@@ -72,5 +95,28 @@ mod tests {
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(190), "{took:?}");
         assert!(took < Duration::from_millis(600), "{took:?}");
+    }
+
+    /// R + 2 consecutive requests span more than a second plus the jitter
+    /// allowance, at every rate, and the spacing is never below 1/R.
+    #[test]
+    fn spacing_leaves_room_for_jitter_and_never_exceeds_the_rate() {
+        for rate in [1u32, 2, 10, 19, 20, 21, 50, 100, 1000, 100_000] {
+            let p = spacing(rate);
+            assert!(
+                p >= Duration::from_nanos(1_000_000_000 / u64::from(rate)),
+                "{rate}: {p:?}"
+            );
+            let span = p * (rate + 1);
+            assert!(
+                span >= Duration::from_secs(1) + JITTER_ALLOWANCE,
+                "{rate}: R + 2 requests span only {span:?}"
+            );
+        }
+        // At or below 20 per second 1/R already leaves the room: no cost.
+        assert_eq!(spacing(10), Duration::from_millis(100));
+        assert_eq!(spacing(20), Duration::from_millis(50));
+        // Above, the rate gives up what the room needs and no more.
+        assert_eq!(spacing(100), Duration::from_nanos(10_396_040));
     }
 }
