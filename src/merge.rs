@@ -249,13 +249,83 @@ pub fn merge_items(items: &mut [Item]) -> (MergedItems, Vec<Overlap>) {
     (MergedItems { bounds }, overlaps)
 }
 
-/// A row that overlaps (or repeats) an earlier row of the same backup
-/// server, by source: what [`merge_with_overlaps`] found.
+/// Rows of different backup servers that share addresses: one pair per pair
+/// of overlapping merged ranges, each row named by a source row holding the
+/// first shared address (warned on the later row in input order, like
+/// [`Overlap`]). A public address routes to one place, so giving it to two
+/// backup servers' pools is most likely a mistake; the pools are still kept
+/// apart, as the contract merges per backup server.
+///
+/// `items` and `merged` are what [`merge_items`] left; `distinct(a, b)`
+/// says whether servers `a` and `b` are known to be two servers (offline, a
+/// name and a UID may be one). Nothing to do, and nothing spent, when every
+/// row is of one backup server.
+pub fn cross_server_overlaps(
+    items: &[Item],
+    merged: &MergedItems,
+    distinct: impl Fn(u32, u32) -> bool,
+) -> Vec<Overlap> {
+    let Some(first) = items.first() else {
+        return Vec::new();
+    };
+    if items.iter().all(|it| it.server == first.server) {
+        return Vec::new();
+    }
+    let mut hulls: Vec<(u32, IpRange, usize)> = (0..merged.len())
+        .map(|m| {
+            let (server, range) = hull(&items[merged.items(m)]);
+            (server, range, m)
+        })
+        .collect();
+    hulls.sort_unstable_by_key(|(server, range, _)| {
+        (range.family() == Family::V6, range.first(), *server)
+    });
+    // A row of the merged range `m` holding `address`: merged ranges are
+    // contiguous, so every address of the hull is in one of its rows.
+    let holder = |m: usize, address: u128| {
+        let rows = &items[merged.items(m)];
+        *rows
+            .iter()
+            .find(|it| it.range.first() <= address && address <= it.range.last())
+            .unwrap_or(&rows[0])
+    };
+    let mut out = Vec::new();
+    // Within one family, the hull reaching furthest so far overlaps every
+    // later hull that starts before its end; hulls of one server never
+    // overlap each other. Like the row sweep, pair each with that one.
+    let mut reach: Option<(u32, IpRange, usize)> = None;
+    for &(server, range, m) in &hulls {
+        if let Some((other_server, other_range, other_m)) = reach
+            && other_range.overlaps(&range)
+        {
+            if other_server != server && distinct(server, other_server) {
+                let shared = range.first();
+                let (a, b) = (holder(m, shared), holder(other_m, shared));
+                let (row, other) = if (b.file, b.line) > (a.file, a.line) {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                out.push(Overlap { row, other });
+            }
+            if range.last() <= other_range.last() {
+                continue;
+            }
+        }
+        reach = Some((server, range, m));
+    }
+    out
+}
+
+/// A row that overlaps (or repeats) an earlier row, by source: what
+/// [`merge_with_overlaps`] found. The two backup servers are the same
+/// unless the rows give one address to two pools.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowOverlap {
     pub backup_server: String,
     pub row: SourceRef,
     pub row_range: IpRange,
+    pub other_backup_server: String,
     pub other: SourceRef,
     pub other_range: IpRange,
 }
@@ -267,7 +337,9 @@ pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
 }
 
 /// [`merge`], and the rows overlapping an earlier row of the same backup
-/// server, found by the same sweep (each row named at most once).
+/// server, found by the same sweep (each row named at most once), then
+/// those sharing addresses with another server's ([`cross_server_overlaps`];
+/// the servers here are taken to be distinct).
 pub fn merge_with_overlaps(
     items: Vec<(String, IpRange, SourceRef)>,
 ) -> (Vec<MergedRange>, Vec<RowOverlap>) {
@@ -297,7 +369,8 @@ pub fn merge_with_overlaps(
         })
         .collect();
     let names: Vec<&str> = servers.keys().copied().collect();
-    let (merged, overlaps) = merge_items(&mut compact);
+    let (merged, mut overlaps) = merge_items(&mut compact);
+    overlaps.extend(cross_server_overlaps(&compact, &merged, |_, _| true));
     let source = |it: &Item| SourceRef {
         source: files[it.file as usize].clone(),
         line: it.line,
@@ -308,6 +381,7 @@ pub fn merge_with_overlaps(
             backup_server: names[o.row.server as usize].to_string(),
             row: source(&o.row),
             row_range: o.row.range,
+            other_backup_server: names[o.other.server as usize].to_string(),
             other: source(&o.other),
             other_range: o.other.range,
         })
@@ -345,6 +419,47 @@ mod tests {
                 line,
             },
         )
+    }
+
+    #[test]
+    fn cross_server_overlaps_pair_each_overlapping_merged_range_once() {
+        let (ranges, overlaps) = merge_with_overlaps(vec![
+            item("a", "203.0.113.0-203.0.113.9", 2),
+            item("a", "203.0.113.10-203.0.113.19", 3),
+            item("b", "203.0.113.15-203.0.113.40", 4),
+            item("c", "203.0.113.30", 5),
+            item("c", "203.0.113.41", 6),
+            item("a", "2001:db8::/126", 7),
+            item("b", "2001:db8::4", 8),
+        ]);
+        assert_eq!(ranges.len(), 6);
+        let got: Vec<(String, u64, String, u64, String)> = overlaps
+            .iter()
+            .map(|o| {
+                (
+                    o.backup_server.clone(),
+                    o.row.line,
+                    o.other_backup_server.clone(),
+                    o.other.line,
+                    o.row_range.intersect(&o.other_range).unwrap().to_string(),
+                )
+            })
+            .collect();
+        // b's row overlaps a's second row (the one holding .15); c's .30
+        // lies inside b's range; .41 is only adjacent, v6 ::4 only adjacent.
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "b".into(),
+                    4,
+                    "a".into(),
+                    3,
+                    "203.0.113.15-203.0.113.19".into()
+                ),
+                ("c".into(), 5, "b".into(), 4, "203.0.113.30".into()),
+            ]
+        );
     }
 
     #[test]

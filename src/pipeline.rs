@@ -27,7 +27,10 @@ use crate::config::ValidationSettings;
 use crate::exit::{Exit, fatal};
 use crate::input::csv::{Block, CsvReader, for_each_row};
 use crate::input::{self, ColumnMap, Kind, OwnedCell, RawRow, SourceRef};
-use crate::merge::{Item, MergedItems, MergedRange, RangeView, hull, item_buffer, merge_items};
+use crate::merge::{
+    Item, MergedItems, MergedRange, RangeView, cross_server_overlaps, hull, item_buffer,
+    merge_items,
+};
 use crate::range::IpRange;
 use crate::validate::{
     self, Diagnostic, RowContext, Severity, check_backup_server, check_row, overlap_diagnostic,
@@ -466,17 +469,27 @@ fn load_delimited(
     Ok(out)
 }
 
+/// What two spellings of one backup server have in common: names compare
+/// without regard to case (the server resolves them so).
+fn server_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// Join the chunks (in input order), merge, and word the overlaps.
 fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
-    let names: BTreeSet<&str> = chunks
-        .iter()
-        .flat_map(|c| c.servers.iter().map(String::as_str))
-        .collect();
+    // Backup server names are matched case-insensitively, as the server
+    // resolves them: `backup01` and `BACKUP01` are one pool, shown as first
+    // written. (A UID is already in its canonical form.)
+    let mut spelling: HashMap<String, &str> = HashMap::new();
+    for name in chunks.iter().flat_map(|c| c.servers.iter()) {
+        spelling.entry(server_key(name)).or_insert(name.as_str());
+    }
+    let names: BTreeSet<&str> = spelling.values().copied().collect();
     let servers: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let ids: HashMap<&str, u32> = servers
+    let id_of_key: HashMap<String, u32> = servers
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.as_str(), i as u32))
+        .map(|(i, s)| (server_key(s), i as u32))
         .collect();
     let mut loaded = Loaded {
         items: item_buffer(chunks.iter().map(|c| c.items.len()).sum()),
@@ -497,7 +510,11 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         }
         loaded.rows_total += chunk.rows_total;
         loaded.rows_invalid += chunk.rows_invalid;
-        let remap: Vec<u32> = chunk.servers.iter().map(|s| ids[s.as_str()]).collect();
+        let remap: Vec<u32> = chunk
+            .servers
+            .iter()
+            .map(|s| id_of_key[&server_key(s)])
+            .collect();
         loaded.items.extend(chunk.items.into_iter().map(|mut item| {
             item.server = remap[item.server as usize];
             item
@@ -506,7 +523,13 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         diagnostics.extend(chunk.diagnostics.into_iter().map(|d| (file, d)));
         loaded.rows.extend(chunk.rows);
     }
-    let (merged, overlaps) = merge_items(&mut loaded.items);
+    let (merged, mut overlaps) = merge_items(&mut loaded.items);
+    // A name and a UID may be one server: only `plan` can tell, after
+    // resolving names, so only like with like is compared here.
+    let is_uid: Vec<bool> = servers.iter().map(|s| s.starts_with("urn:")).collect();
+    overlaps.extend(cross_server_overlaps(&loaded.items, &merged, |a, b| {
+        is_uid[a as usize] == is_uid[b as usize]
+    }));
     for o in overlaps {
         let source = |it: &Item| SourceRef {
             source: files[it.file as usize].clone(),
@@ -520,6 +543,7 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
                 &source(&o.other),
                 &o.other.range,
                 &servers[o.row.server as usize],
+                &servers[o.other.server as usize],
             ),
         ));
     }

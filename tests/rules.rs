@@ -362,11 +362,48 @@ fn overlap_and_duplicate() {
 }
 
 #[test]
-fn overlaps_across_servers_do_not_count() {
-    let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.0/28\n";
+fn overlaps_across_servers_are_warned_but_kept_apart() {
+    // One public address given to two backup servers' pools: a warning on
+    // the later row naming the earlier one and both servers; each pool
+    // still gets its own range (merging is per backup server).
+    let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.8-203.0.113.20\nb3,203.0.113.21\n\
+                 b2,2001:db8::1\nb1,2001:db8::1-2001:db8::5\n";
     let batch = load_one("t.csv", text, &settings(None));
-    assert!(found(&batch, "overlap").is_empty() && found(&batch, "duplicate").is_empty());
-    assert_eq!(batch.ranges.len(), 2);
+    assert_eq!(found(&batch, "overlap"), vec![(3, None), (6, None)]);
+    assert!(found(&batch, "duplicate").is_empty());
+    let first = batch
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "overlap")
+        .unwrap();
+    for part in ["t.csv:2", "b1", "b2", "203.0.113.8-203.0.113.15"] {
+        assert!(first.message.contains(part), "{part}: {}", first.message);
+    }
+    assert!(!batch.has_errors());
+    assert_eq!(batch.ranges.len(), 5);
+    // Adjacent across servers is not an overlap (b3's .21 follows b2's .20).
+    assert!(
+        !batch
+            .diagnostics
+            .iter()
+            .any(|d| d.line == 4 && d.code == "overlap")
+    );
+}
+
+#[test]
+fn backup_server_names_differing_in_case_are_one_pool() {
+    // Enterprise Manager resolves names case-insensitively: BACKUP01 is
+    // backup01, shown as first written.
+    let text = b"server,range\nbackup01,203.0.113.1-203.0.113.10\nBACKUP01,203.0.113.5\nBackup01,203.0.113.11\n";
+    let batch = load_one("t.csv", text, &settings(None));
+    assert_eq!(found(&batch, "overlap"), vec![(3, None)]);
+    assert_eq!(batch.ranges.len(), 1);
+    assert_eq!(batch.ranges[0].backup_server, "backup01");
+    assert_eq!(
+        batch.ranges[0].range.to_string(),
+        "203.0.113.1-203.0.113.11"
+    );
+    assert_eq!(batch.addresses_total(), 11);
 }
 
 #[test]

@@ -105,13 +105,14 @@ pub fn resolve_backup_servers(batch: &mut Batch, servers: &[BackupServer]) -> Ve
         .iter()
         .filter(|o| !warned.contains(&(&*o.row.source, o.row.line)))
         .map(|o| {
-            let uid = o.backup_server.as_str();
+            let name = |uid: &'_ str| names.get(uid).copied().unwrap_or(uid).to_string();
             overlap_diagnostic(
                 &o.row,
                 &o.row_range,
                 &o.other,
                 &o.other_range,
-                names.get(uid).copied().unwrap_or(uid),
+                &name(&o.backup_server),
+                &name(&o.other_backup_server),
             )
         })
         .collect();
@@ -373,9 +374,11 @@ mod tests {
             true,
         )
         .unwrap();
-        // By name, only line 6 overlaps line 5 (both `backup01`).
+        // Offline, names compare without regard to case: line 3 overlaps
+        // line 2, lines 6 and 7 overlap line 5. The UID of line 4 may be
+        // backup01's or another server's: nothing is said of it yet.
         let first: Vec<u64> = overlap_warnings(&batch).iter().map(|w| w.1).collect();
-        assert_eq!(first, vec![6]);
+        assert_eq!(first, vec![3, 6, 7]);
         let servers = [BackupServer {
             name: "backup01".into(),
             uid: uid.into(),
@@ -384,9 +387,8 @@ mod tests {
         assert!(uids.iter().all(|u| u.as_deref() == Some(uid)));
         let warnings = overlap_warnings(&batch);
         let lines: Vec<(&str, u64)> = warnings.iter().map(|w| (w.0, w.1)).collect();
-        // Line 3 overlaps line 2 and line 4 repeats line 2 once spellings are
-        // one server; line 7 repeats part of line 5's range. Line 6 keeps its
-        // one warning from the first pass.
+        // Line 4 repeats line 2 once the UID is known to be backup01's; the
+        // others keep their one warning from the first pass.
         assert_eq!(
             lines,
             vec![
