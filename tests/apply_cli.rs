@@ -250,6 +250,52 @@ fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
     assert_eq!(report["summary"]["requests_submitted"], 8, "{report}");
 }
 
+#[test]
+fn a_resume_waits_for_tasks_it_cannot_see_instead_of_sending_their_ranges_again() {
+    // Every range was accepted before the kill, and no task had finished:
+    // the resume has nothing to learn task durations from, and its logon
+    // session cannot see the old tasks. Tasks of 7 s outlast the 5 s a
+    // settle would wait, so only waiting for the ranges to land in the pool
+    // (up to --task-timeout) keeps them from being sent twice.
+    let sim = Sim::start(&["--task-ms", "7000", "--finish-lag-ms", "30", "--seed", "11"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = rows(3);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let mut child = apply_command(&sim.base, "admin")
+        .arg(&input)
+        .args(["--rate", "50", "--concurrency", "4", "--run-dir"])
+        .arg(&run_dir)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while accepted_lines(&run_dir) < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let out = finish(
+        apply_command(&sim.base, "admin")
+            .arg("--resume")
+            .arg(&run_dir)
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(sim.addresses(), want);
+    let stats = sim.get("/sim/stats");
+    assert_eq!(stats["conflicting_posts"], 0, "{stats}");
+    assert_eq!(stats["tasks_created"], 3, "{stats}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["rows_ok"], 3, "{report}");
+}
+
 impl Sim {
     fn get_reset(&self) {
         let _ = rustls::crypto::ring::default_provider().install_default();

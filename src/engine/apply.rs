@@ -17,7 +17,7 @@ use crate::config::{ConnectionSettings, EngineSettings, Secret, ValidationSettin
 use crate::em::client::EmClient;
 use crate::em::limiter::RequestLimiter;
 use crate::em::retry::RetryPolicy;
-use crate::engine::events::{Event, LOST_TIMEOUT, PlanRecord};
+use crate::engine::events::{Event, LOST_TIMEOUT, LOST_VANISHED, PlanRecord};
 use crate::engine::execute::{Ending, Engine, Req, ReqStatus, RunState};
 use crate::engine::plan;
 use crate::engine::progress::{ProgressCounts, ProgressMode};
@@ -319,6 +319,11 @@ pub fn replay(events: &[Event]) -> anyhow::Result<(PlanRecord, RunState)> {
             Event::TaskLost { req, reason, task } => {
                 let r = req_mut(&mut state, *req).ok_or_else(|| bad(format!("request {req}")))?;
                 r.status = ReqStatus::Unknown;
+                if reason == LOST_VANISHED {
+                    // Still perhaps running: waited for in the pool, counted
+                    // from this process's start (later than its acceptance).
+                    r.unseen_task_since = Some(std::time::Instant::now());
+                }
                 if reason == LOST_TIMEOUT {
                     r.timed_out = true;
                     r.success = Some(false);
@@ -345,6 +350,12 @@ pub fn replay(events: &[Event]) -> anyhow::Result<(PlanRecord, RunState)> {
     for r in state.reqs.iter_mut() {
         // Session numbers belong to the process that logged on.
         r.session = 0;
+        if r.status == ReqStatus::Accepted {
+            // Its task was running when the process stopped; this one's
+            // logon session cannot see it, so its range is waited for in
+            // the pool, counted from now (later than its acceptance).
+            r.unseen_task_since = Some(std::time::Instant::now());
+        }
         r.status = match r.status {
             ReqStatus::Sending | ReqStatus::Accepted | ReqStatus::Unknown => ReqStatus::Unknown,
             ReqStatus::Pending => ReqStatus::Recheck,

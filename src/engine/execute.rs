@@ -72,6 +72,11 @@ pub struct Req {
     pub seen_running: Duration,
     /// Its task was given up on at `--task-timeout` (counts as failed).
     pub timed_out: bool,
+    /// Its task was accepted (at this instant or before) but this session
+    /// cannot see it: it vanished with an old logon session, or an
+    /// interrupted process was polling it. Its range is waited for in the
+    /// pool before anything is settled ([`Engine::wait_for_unseen_tasks`]).
+    pub unseen_task_since: Option<Instant>,
 }
 
 impl Req {
@@ -89,6 +94,7 @@ impl Req {
             parent,
             seen_running: Duration::ZERO,
             timed_out: false,
+            unseen_task_since: None,
         }
     }
 
@@ -620,6 +626,7 @@ impl Engine {
                     None => {
                         let r = &mut st.reqs[f.req as usize];
                         r.status = ReqStatus::Unknown;
+                        r.unseen_task_since = Some(f.since);
                         r.message = format!(
                             "task {} vanished (a new logon session cannot see it)",
                             f.task
@@ -670,10 +677,19 @@ impl Engine {
         let pools = if doubtful.is_empty() {
             self.read_pools(&uids).await?
         } else {
-            if all_same_session {
-                self.wait_for_unattributed_tasks().await;
+            let Some(landed) = self.wait_for_unseen_tasks(doubtful).await? else {
+                // Interrupted: nothing is settled; a resume waits again.
+                return Ok(());
+            };
+            if landed.len() == doubtful.len() {
+                // Every range in doubt is in the pool: nothing can be missing.
+                self.read_pools(&uids).await?
+            } else {
+                if all_same_session {
+                    self.wait_for_unattributed_tasks().await;
+                }
+                self.settled_pools(&uids).await?
             }
-            self.settled_pools(&uids).await?
         };
         let mut events = Vec::new();
         let counts = {
@@ -702,6 +718,110 @@ impl Engine {
         self.journal.note_all(&events)?;
         self.progress.set_counts(counts);
         Ok(())
+    }
+
+    /// Wait until the ranges of `doubtful` requests whose tasks were
+    /// accepted but cannot be seen are in the pool, or until those tasks'
+    /// deadlines pass. Returns the requests whose ranges landed, or `None`
+    /// when interrupted.
+    ///
+    /// A pool read a few seconds apart proves nothing about a task that may
+    /// still run: an accepted task lands when it finishes, so its range is
+    /// only settled once it is present, or once the task would count as
+    /// failed anyway (`--task-timeout` after acceptance; sooner, three
+    /// times the longest task seen plus 5 s, once task durations are known).
+    /// A resumed run knows no acceptance instant and counts from its own
+    /// start, which is later: it waits longer, never shorter. Each range seen
+    /// landing tells how long tasks run at least, which the settle gap for
+    /// the remaining requests in doubt then respects.
+    async fn wait_for_unseen_tasks(
+        &self,
+        doubtful: &[u64],
+    ) -> anyhow::Result<Option<HashSet<u64>>> {
+        let limit = {
+            let st = self.lock();
+            match st.longest_task {
+                Some(longest) => self
+                    .settings
+                    .task_timeout
+                    .min(longest * 3 + Duration::from_secs(5)),
+                None => self.settings.task_timeout,
+            }
+        };
+        let mut watched: Vec<(u64, Instant)> = {
+            let st = self.lock();
+            doubtful
+                .iter()
+                .filter_map(|&id| {
+                    let r = &st.reqs[id as usize];
+                    match r.unseen_task_since {
+                        Some(since) if !r.timed_out => Some((id, since)),
+                        _ => None,
+                    }
+                })
+                .collect()
+        };
+        let mut landed = HashSet::new();
+        if watched.is_empty() {
+            return Ok(Some(landed));
+        }
+        let latest = watched.iter().map(|(_, since)| *since + limit).max();
+        tracing::info!(
+            tasks = watched.len(),
+            at_most_s = latest.map(|d| d.saturating_duration_since(Instant::now()).as_secs()),
+            "waiting for accepted tasks this session cannot see to land in the pool"
+        );
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(None);
+            }
+            let uids: BTreeSet<String> = {
+                let st = self.lock();
+                watched
+                    .iter()
+                    .map(|(id, _)| st.reqs[*id as usize].uid.clone())
+                    .collect()
+            };
+            let pools = self.read_pools(&uids).await?;
+            let now = Instant::now();
+            {
+                let mut st = self.lock();
+                watched.retain(|&(id, since)| {
+                    let r = &mut st.reqs[id as usize];
+                    let empty = Vec::new();
+                    let pool = pools.get(&r.uid).unwrap_or(&empty);
+                    if missing_pieces(&r.range, pool, u64::MAX).is_empty() {
+                        // It ran at least this long.
+                        r.seen_running = r.seen_running.max(now - since);
+                        r.unseen_task_since = None;
+                        landed.insert(id);
+                        return false;
+                    }
+                    if now >= since + limit {
+                        r.timed_out = true;
+                        r.success = Some(false);
+                        r.unseen_task_since = None;
+                        r.message = format!(
+                            "{}; its range was not in the pool {}s after acceptance",
+                            r.message,
+                            limit.as_secs()
+                        );
+                        return false;
+                    }
+                    true
+                });
+            }
+            if watched.is_empty() {
+                return Ok(Some(landed));
+            }
+            let pause = self
+                .poll_interval()
+                .clamp(Duration::from_secs(1), Duration::from_secs(5));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.cancel.cancelled() => return Ok(None),
+            }
+        }
     }
 
     /// While the logon session is the one the requests in doubt were sent
