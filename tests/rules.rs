@@ -270,6 +270,32 @@ fn bad_entry() {
 }
 
 #[test]
+fn bad_entry_key_clash_names_the_keys() {
+    let batch = load_one(
+        "t.yaml",
+        b"- ip: 198.51.100.9\n  range: 198.51.100.10\n- server: a\n  backup_server: b\n  range: 198.51.100.11\n",
+        &settings(Some("b1")),
+    );
+    let messages: Vec<&str> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-entry")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{:?}", batch.diagnostics);
+    assert!(
+        messages[0].contains("keys 'ip' and 'range' both mean range"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("keys 'server' and 'backup_server' both mean backup_server"),
+        "{}",
+        messages[1]
+    );
+}
+
+#[test]
 fn bad_cell() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.xlsx");
