@@ -631,7 +631,8 @@ fn write_range_line(buf: &mut Vec<u8>, v: &RangeView<'_>) -> std::io::Result<()>
     write!(
         buf,
         "  {}  {}  {}  ({} address{})  from ",
-        v.backup_server,
+        // A server cell may hold a line break; one range, one line.
+        crate::range::shown(v.backup_server),
         v.range.family(),
         v.range,
         count,

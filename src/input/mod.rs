@@ -195,8 +195,9 @@ impl ColumnMap {
                     line: Some(line),
                     column: Some(cell.to_string()),
                     advice: format!(
-                        "columns '{}' and '{cell}' both mean {}; keep one of them",
-                        map.names[previous],
+                        "columns '{}' and '{}' both mean {}; keep one of them",
+                        crate::range::shown(&map.names[previous]),
+                        crate::range::shown(cell),
                         field.name()
                     ),
                 };
