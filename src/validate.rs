@@ -162,7 +162,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "bad-cell",
         Severity::Error,
-        "spreadsheet cell holding an error (#N/A, ...), or a boolean as server or address",
+        "spreadsheet cell holding an error (#N/A, ...), or a boolean or date/time as server or address",
     ),
     (
         "bad-entry",
@@ -709,12 +709,13 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
     )
 }
 
-/// The once-per-file warning about data under no column name.
-pub fn unnamed_cells_diagnostic(source: &str, line: u64, position: usize) -> Diagnostic {
+/// The once-per-file warning about data under no column name; `place` says
+/// where the first such cell is (`cell 4 of the row`, `in column F`).
+pub fn unnamed_cells_diagnostic(source: &str, line: u64, place: &str) -> Diagnostic {
     Diagnostic::warning(
         "unknown-column",
         format!(
-            "ignoring cells under no column name (the first here, cell {position} of the row; \
+            "ignoring cells under no column name (the first here, {place}; \
              there may be more further down); name the column in the header row, or delete \
              those cells"
         ),
