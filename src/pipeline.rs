@@ -102,6 +102,9 @@ struct ChunkOut {
     rows: Vec<RowRecord>,
     /// The first row with a filled cell under no column name: (line, position).
     unnamed_cell: Option<(u64, usize)>,
+    /// For a sheet, its column (0 = A) of the rows' first cell, so that a
+    /// cell's position can be named by its column letter.
+    sheet_first_column: Option<u32>,
 }
 
 /// Judges rows of one file and gathers the results of one chunk.
@@ -383,6 +386,7 @@ fn load_sheet(
         .collect();
     chunks.par_extend(sheet_rows.rows.par_chunks(CHUNK_ROWS).map(|rows| {
         let mut b = ChunkBuilder::new(ctx, file, keep_rows);
+        b.out.sheet_first_column = Some(sheet_rows.first_column);
         let mut cells: Vec<&str> = Vec::new();
         for (line, row) in rows {
             cells.clear();
@@ -503,9 +507,16 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         if let Some((line, position)) = chunk.unnamed_cell
             && unnamed_warned.insert(chunk.file)
         {
+            let place = match chunk.sheet_first_column {
+                Some(first) => format!(
+                    "in column {}",
+                    input::sheet::column_letters(first + position as u32 - 1)
+                ),
+                None => format!("cell {position} of the row"),
+            };
             diagnostics.push((
                 chunk.file,
-                validate::unnamed_cells_diagnostic(&files[chunk.file as usize], line, position),
+                validate::unnamed_cells_diagnostic(&files[chunk.file as usize], line, &place),
             ));
         }
         loaded.rows_total += chunk.rows_total;
@@ -655,7 +666,8 @@ fn write_range_line(buf: &mut Vec<u8>, v: &RangeView<'_>) -> std::io::Result<()>
     write!(
         buf,
         "  {}  {}  {}  ({} address{})  from ",
-        v.backup_server,
+        // A server cell may hold a line break; one range, one line.
+        crate::range::shown(v.backup_server),
         v.range.family(),
         v.range,
         count,

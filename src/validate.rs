@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 use crate::input::{Cell, RawRow, SourceRef};
-use crate::range::{IpRange, RangeError, parse_address};
+use crate::range::{IpRange, RangeError, parse_address, shown};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -71,8 +71,11 @@ impl Diagnostic {
         }
     }
 
+    /// Name the column. A header may hold a line break (Alt+Enter in Excel)
+    /// or other control characters; shown escaped, so that the
+    /// `file:line:column:` prefix stays on one line.
     pub fn in_column(mut self, column: Option<&str>) -> Diagnostic {
-        self.column = column.map(str::to_string);
+        self.column = column.map(|c| shown(c).into_owned());
         self
     }
 }
@@ -159,7 +162,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "bad-cell",
         Severity::Error,
-        "spreadsheet cell holding an error (#N/A, ...), or a boolean as server or address",
+        "spreadsheet cell holding an error (#N/A, ...), or a boolean or date/time as server or address",
     ),
     (
         "bad-entry",
@@ -420,7 +423,7 @@ pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
         format!(
             "'{}' is not a backup server UID; write urn:veeam:BackupServer:<guid> \
              (e.g. urn:veeam:BackupServer:8c0b7c2e-6f4a-4a8e-9d1c-3b2f1e0a9d77), or the server's name",
-            crate::range::shown(value)
+            shown(value)
         )
     };
     if !starts_with(URN_PREFIX) {
@@ -507,10 +510,15 @@ pub fn check_row<'r>(
                 format!(
                     "both the range cell{} ('{}') and the {what} address cell{} ('{}') are \
                          filled in; keep one form: the range alone, or first/last without range",
-                    range.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
-                    range.text,
-                    cell.column.map(|c| format!(" '{c}'")).unwrap_or_default(),
-                    cell.text
+                    range
+                        .column
+                        .map(|c| format!(" '{}'", shown(c)))
+                        .unwrap_or_default(),
+                    shown(range.text),
+                    cell.column
+                        .map(|c| format!(" '{}'", shown(c)))
+                        .unwrap_or_default(),
+                    shown(cell.text)
                 ),
                 src,
                 line,
@@ -675,9 +683,11 @@ pub fn overlap_diagnostic(
         (
             "duplicate",
             format!(
-                "{row_range} repeats {}:{} for backup server {server}; the copy is harmless, \
+                "{row_range} repeats {}:{} for backup server {}; the copy is harmless, \
                  but one row is enough",
-                other.source, other.line
+                other.source,
+                other.line,
+                shown(server)
             ),
         )
     } else {
@@ -689,8 +699,10 @@ pub fn overlap_diagnostic(
             "overlap",
             format!(
                 "{row_range} overlaps {other_range} of {}:{} (shared: {shared}) for backup \
-                 server {server}; the two are merged, check that this is what you meant",
-                other.source, other.line
+                 server {}; the two are merged, check that this is what you meant",
+                other.source,
+                other.line,
+                shown(server)
             ),
         )
     };
@@ -701,7 +713,7 @@ pub fn overlap_diagnostic(
 pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> Diagnostic {
     let list = names
         .iter()
-        .map(|n| format!("'{}'", crate::range::shown(n)))
+        .map(|n| format!("'{}'", shown(n)))
         .collect::<Vec<_>>()
         .join(", ");
     Diagnostic::warning(
@@ -715,12 +727,13 @@ pub fn unknown_columns_diagnostic(source: &str, line: u64, names: &[String]) -> 
     )
 }
 
-/// The once-per-file warning about data under no column name.
-pub fn unnamed_cells_diagnostic(source: &str, line: u64, position: usize) -> Diagnostic {
+/// The once-per-file warning about data under no column name; `place` says
+/// where the first such cell is (`cell 4 of the row`, `in column F`).
+pub fn unnamed_cells_diagnostic(source: &str, line: u64, place: &str) -> Diagnostic {
     Diagnostic::warning(
         "unknown-column",
         format!(
-            "ignoring cells under no column name (the first here, cell {position} of the row; \
+            "ignoring cells under no column name (the first here, {place}; \
              there may be more further down); name the column in the header row, or delete \
              those cells"
         ),

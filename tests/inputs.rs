@@ -372,6 +372,78 @@ fn xlsx_rows_are_sheet_rows() {
     assert!(err.to_string().contains("'Pool', 'Other'"), "{err}");
 }
 
+#[test]
+fn xlsx_comments_dates_and_column_letters() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dated.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date_format = Format::new().set_num_format("yyyy-mm-dd");
+    let date = ExcelDateTime::from_ymd(2024, 3, 1).unwrap();
+    // Nothing in columns A and B: the header starts in column C.
+    sheet.write_string(0, 2, "# exported 2024-03-01").unwrap();
+    for (col, name) in [(2, "Server"), (3, "IP"), (4, "Note")] {
+        sheet.write_string(1, col, name).unwrap();
+    }
+    sheet.write_string(2, 2, "b2").unwrap();
+    sheet.write_string(2, 3, "203.0.113.1").unwrap();
+    sheet
+        .write_datetime_with_format(2, 4, &date, &date_format)
+        .unwrap();
+    // A comment row, like a CSV `#` line: not a row at all.
+    sheet.write_string(3, 2, "  # retired").unwrap();
+    sheet.write_string(3, 3, "203.0.113.2").unwrap();
+    sheet
+        .write_datetime_with_format(4, 2, &date, &date_format)
+        .unwrap();
+    sheet.write_string(4, 3, "203.0.113.3").unwrap();
+    sheet.write_string(5, 2, "b2").unwrap();
+    sheet
+        .write_datetime_with_format(5, 3, &date, &date_format)
+        .unwrap();
+    sheet.write_string(6, 2, "b2").unwrap();
+    sheet.write_string(6, 3, "203.0.113.4").unwrap();
+    sheet.write_string(6, 6, "stray").unwrap();
+    book.save(&path).unwrap();
+    let input = path.to_str().unwrap().to_string();
+    let batch = load_batch(&[input], &InputOptions::default(), &settings(), true).unwrap();
+    assert_eq!((batch.rows_total, batch.rows_invalid), (4, 2));
+    // A date in a comment column reads as the date, not its serial number.
+    assert_eq!(
+        rows(&batch)[0],
+        (3, "203.0.113.1".into(), "b2".into(), "2024-03-01".into())
+    );
+    let found = |code: &str| -> Vec<(u64, Option<String>, String)> {
+        batch
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == code)
+            .map(|d| (d.line, d.column.clone(), d.message.clone()))
+            .collect()
+    };
+    let bad = found("bad-cell");
+    assert_eq!(
+        bad.iter()
+            .map(|d| (d.0, d.1.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(5, Some("Server")), (6, Some("IP"))]
+    );
+    for (_, _, message) in &bad {
+        assert!(
+            message.contains("date/time 2024-03-01") && message.contains("as Text"),
+            "{message}"
+        );
+    }
+    let unnamed = found("unknown-column");
+    assert_eq!(unnamed.len(), 1, "{unnamed:?}");
+    assert_eq!(unnamed[0].0, 7);
+    assert!(unnamed[0].2.contains("in column G"), "{}", unnamed[0].2);
+    // The comment row's address is not loaded.
+    let listed: Vec<String> = batch.ranges.iter().map(|r| r.range.to_string()).collect();
+    assert_eq!(listed, ["203.0.113.1", "203.0.113.4"]);
+}
+
 /// A minimal OpenDocument spreadsheet with one sheet of string cells.
 fn ods(rows: &[&[&str]]) -> Vec<u8> {
     let mut content = String::from(

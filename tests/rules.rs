@@ -246,6 +246,36 @@ fn unterminated_quote() {
 }
 
 #[test]
+fn unterminated_quote_in_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.csv");
+    std::fs::write(&path, b"# exported\n\"server,range\nb,198.51.100.1\n").unwrap();
+    let inputs = [path.to_str().unwrap().to_string()];
+    let loaded = load(
+        &inputs,
+        &InputOptions::default(),
+        &settings(Some("b1")),
+        false,
+    )
+    .unwrap();
+    assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+    let d = &loaded.diagnostics[0];
+    assert_eq!((d.code, d.line), ("unterminated-quote", 2));
+    assert!(
+        d.message.contains("opened on line 2") && d.message.contains("line 3 was read into it"),
+        "{}",
+        d.message
+    );
+    // plan and apply stop on it, with the same advice.
+    let err = load_batch(&inputs, &InputOptions::default(), &settings(None), false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("h.csv:2: a quoted field opened on line 2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn not_text() {
     let batch = load_one(
         "t.csv",
@@ -266,6 +296,32 @@ fn bad_entry() {
     assert_eq!(
         found(&batch, "bad-entry"),
         vec![(2, None), (3, None), (4, None)]
+    );
+}
+
+#[test]
+fn bad_entry_key_clash_names_the_keys() {
+    let batch = load_one(
+        "t.yaml",
+        b"- ip: 198.51.100.9\n  range: 198.51.100.10\n- server: a\n  backup_server: b\n  range: 198.51.100.11\n",
+        &settings(Some("b1")),
+    );
+    let messages: Vec<&str> = batch
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "bad-entry")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{:?}", batch.diagnostics);
+    assert!(
+        messages[0].contains("keys 'ip' and 'range' both mean range"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("keys 'server' and 'backup_server' both mean backup_server"),
+        "{}",
+        messages[1]
     );
 }
 

@@ -320,3 +320,47 @@ fn tsv_extension_forces_tab() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("203.0.113.9  (1 address)"), "{out}");
 }
+
+#[test]
+fn header_line_breaks_keep_each_diagnostic_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mh.csv");
+    // Excel's Alt+Enter in header cells and in a server cell.
+    std::fs::write(
+        &path,
+        "\"IP\nRange\",\"Own\ner\",\"Backup\nServer\",\"\"\n\
+         198.51.100.300,x,b,\n\
+         203.0.113.1,,b,stray\n\
+         8.8.8.0/30,,\"b\n2\",\n\
+         8.8.8.2,,\"b\n2\",\n\
+         8.8.9.1,,\"urn:x\ny\",\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let (code, out, _) = validate(&[file], None);
+    assert_eq!(code, 2, "{out}");
+    let diagnostics: Vec<&str> = out.split("\n\n").next().unwrap().lines().collect();
+    for line in &diagnostics {
+        assert!(line.starts_with(&format!("{file}:")), "{line}\nin:\n{out}");
+    }
+    // The merged ranges too: one line each, the server's line break shown.
+    assert!(
+        out.contains("  b\\n2  ipv4  8.8.8.0-8.8.8.3  (4 addresses)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{file}:5:IP\\nRange: error[bad-address]")),
+        "{out}"
+    );
+    let (_, json, _) = validate(&[file, "--format", "json"], None);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let listed = doc["diagnostics"].as_array().unwrap();
+    // bad-address, bad-backup-server-uid, documentation-range, overlap, and
+    // the unknown and unnamed columns: each one line of the text output.
+    assert_eq!(listed.len(), 6, "{json}");
+    assert_eq!(diagnostics.len(), listed.len(), "{out}");
+    assert!(listed.iter().all(|d| {
+        let column = d["column"].as_str().unwrap_or_default();
+        !column.contains('\n') && !d["message"].as_str().unwrap().contains('\n')
+    }));
+}

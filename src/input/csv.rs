@@ -366,6 +366,21 @@ impl CsvReader {
                 }
             }
         };
+        if let RecordKind::Data {
+            unterminated: Some(opened),
+        } = header.kind
+        {
+            // Read on, the header would swallow the whole file and be judged
+            // as a bad header: say what is really wrong, as for a data row.
+            let ends_with_break = matches!(buf[..header.end].last(), Some(b'\n' | b'\r'));
+            let last = line + header.newlines - u64::from(ends_with_break && header.newlines > 0);
+            return Err(input_error(
+                UNTERMINATED_QUOTE,
+                &source,
+                Some(line),
+                unterminated_advice(line + opened, last),
+            ));
+        }
         let raw_header = &buf[header_start..header.end];
         if raw_header.contains(&0) || std::str::from_utf8(raw_header).is_err() {
             return Err(not_text_error(&source, &buf));
@@ -454,6 +469,8 @@ fn unterminated_advice(opened: u64, last: u64) -> String {
          {swallowed}; add the closing '\"' (or remove the stray one)"
     )
 }
+/// Code of a quoted field that is never closed (in a row or the header).
+const UNTERMINATED_QUOTE: &str = "unterminated-quote";
 const NOT_UTF8: &str =
     "the row holds bytes that are not UTF-8 text; save the file as \"CSV UTF-8\"";
 
@@ -514,7 +531,7 @@ pub fn for_each_row(
             let ends_with_break = matches!(buf[..rec.end].last(), Some(b'\n' | b'\r'));
             let last = row_line + rec.newlines - u64::from(ends_with_break && rec.newlines > 0);
             advice = unterminated_advice(row_line + opened, last);
-            Some(("unterminated-quote", advice.as_str()))
+            Some((UNTERMINATED_QUOTE, advice.as_str()))
         } else if not_text {
             Some(("not-text", NOT_UTF8))
         } else {

@@ -27,7 +27,8 @@ use crate::cli::InputFormat;
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {advice}")]
 pub struct InputError {
-    /// Stable diagnostic code: `unreadable-input` or `bad-header`.
+    /// Stable diagnostic code: `unreadable-input`, `bad-header`, or
+    /// `unterminated-quote` (a header whose quoted field is never closed).
     pub code: &'static str,
     /// `source`, `source:line` or `source[sheet]:line`, for the message.
     pub location: String,
@@ -194,8 +195,9 @@ impl ColumnMap {
                     line: Some(line),
                     column: Some(cell.to_string()),
                     advice: format!(
-                        "columns '{}' and '{cell}' both mean {}; keep one of them",
-                        map.names[previous],
+                        "columns '{}' and '{}' both mean {}; keep one of them",
+                        crate::range::shown(&map.names[previous]),
+                        crate::range::shown(cell),
                         field.name()
                     ),
                 };

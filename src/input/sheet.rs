@@ -1,10 +1,11 @@
 //! Spreadsheets (XLSX, XLS, ODS) through calamine: the first sheet, or the
 //! one `--sheet` names, read like CSV. The first non-empty row is the header;
 //! a row's line is its sheet row number, 1-based, as the spreadsheet shows it.
+//! As in CSV, a row whose first cell starts with `#` is a comment, skipped.
 
 use std::io::Cursor;
 
-use calamine::{Data, Reader, open_workbook_auto_from_rs};
+use calamine::{Data, ExcelDateTime, Reader, open_workbook_auto_from_rs};
 
 use super::{BAD_HEADER, ColumnMap, UNREADABLE, input_error};
 
@@ -14,7 +15,10 @@ pub struct SheetRows {
     pub sheet: String,
     pub columns: ColumnMap,
     pub header_line: u64,
-    /// (sheet row number, cells) of every row after the header.
+    /// The sheet column (0 = A) of the first cell of every row: rows are read
+    /// from the first used column, which need not be A.
+    pub first_column: u32,
+    /// (sheet row number, cells) of every row after the header, but comments.
     pub rows: Vec<(u64, Vec<String>)>,
     /// Rows with a cell that cannot be taken as text: (sheet row number,
     /// column index, advice), the first such cell of each row.
@@ -22,8 +26,8 @@ pub struct SheetRows {
 }
 
 /// Why a cell of a column that means something cannot be read as its text:
-/// an error value (`#N/A`) is not the text "#N/A", and TRUE is neither a
-/// server name nor an address.
+/// an error value (`#N/A`) is not the text "#N/A", and TRUE or a date is
+/// neither a server name nor an address (a date is a serial number inside).
 fn cell_problem(cell: &Data, field_column: bool) -> Option<String> {
     match cell {
         Data::Error(e) => Some(format!(
@@ -34,7 +38,35 @@ fn cell_problem(cell: &Data, field_column: bool) -> Option<String> {
             "the cell holds the boolean {}; a backup server or address must be text",
             if *b { "TRUE" } else { "FALSE" }
         )),
+        Data::DateTime(_) | Data::DateTimeIso(_) | Data::DurationIso(_) if field_column => {
+            Some(format!(
+                "the cell holds the date/time {}, not text; a backup server or address must \
+                 be text: format the cell as Text and type the value again",
+                cell_text(cell)
+            ))
+        }
         _ => None,
+    }
+}
+
+/// A date, time or duration as a person reads it (calamine's own text is
+/// the serial number, e.g. 45352 for 2024-03-01).
+fn date_text(dt: &ExcelDateTime) -> String {
+    if dt.is_duration() {
+        let seconds = (dt.as_f64() * 86_400.0).round() as i64;
+        let sign = if seconds < 0 { "-" } else { "" };
+        let s = seconds.abs();
+        return format!("{sign}{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    }
+    let (y, mo, d, h, mi, sec, _) = dt.to_ymd_hms_milli();
+    let serial = dt.as_f64();
+    let time = format!("{h:02}:{mi:02}:{sec:02}");
+    if (0.0..1.0).contains(&serial) {
+        time
+    } else if serial.fract() == 0.0 {
+        format!("{y:04}-{mo:02}-{d:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02} {time}")
     }
 }
 
@@ -45,8 +77,28 @@ fn cell_text(cell: &Data) -> String {
         Data::Empty => String::new(),
         Data::String(s) => s.clone(),
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::DateTime(dt) => date_text(dt),
         other => other.to_string(),
     }
+}
+
+/// A comment row: its first cell is text starting with `#` (after blanks),
+/// the rule of a CSV comment line. An error cell `#N/A` is not text.
+fn is_comment(cells: &[Data]) -> bool {
+    matches!(cells.first(), Some(Data::String(s)) if s.trim_start_matches([' ', '\t']).starts_with('#'))
+}
+
+/// The spreadsheet's name of a column: 0 is A, 25 is Z, 26 is AA.
+pub fn column_letters(index: u32) -> String {
+    let mut n = index as u64 + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        n -= 1;
+        letters.push(b'A' + (n % 26) as u8);
+        n /= 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).expect("ASCII letters")
 }
 
 /// Read one sheet of a workbook given as bytes.
@@ -93,11 +145,12 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
             format!("cannot read sheet '{name}' ({e})"),
         )
     })?;
-    let first_row = range.start().map_or(0, |(row, _)| row as u64);
+    let (first_row, first_column) = range.start().unwrap_or((0, 0));
     let mut rows = range
         .rows()
         .enumerate()
-        .map(|(i, cells)| (first_row + i as u64 + 1, cells));
+        .map(|(i, cells)| (first_row as u64 + i as u64 + 1, cells))
+        .filter(|(_, cells)| !is_comment(cells));
     let (header_line, header) = loop {
         match rows.next() {
             Some((line, cells)) if cells.iter().any(|c| !cell_text(c).trim().is_empty()) => {
@@ -144,6 +197,7 @@ pub fn read(source: &str, bytes: Vec<u8>, sheet: Option<&str>) -> anyhow::Result
         sheet: name,
         columns,
         header_line,
+        first_column,
         rows,
         bad_cells,
     })
@@ -158,6 +212,55 @@ mod tests {
         assert_eq!(cell_text(&Data::Float(42.0)), "42");
         assert_eq!(cell_text(&Data::Float(1.5)), "1.5");
         assert_eq!(cell_text(&Data::String(" x ".into())), " x ");
+    }
+
+    #[test]
+    fn dates_read_as_dates_and_are_no_server_or_address() {
+        use calamine::ExcelDateTimeType::{DateTime, TimeDelta};
+        let date = Data::DateTime(ExcelDateTime::new(45352.0, DateTime, false));
+        assert_eq!(cell_text(&date), "2024-03-01");
+        let stamp = Data::DateTime(ExcelDateTime::new(45352.75, DateTime, false));
+        assert_eq!(cell_text(&stamp), "2024-03-01 18:00:00");
+        let time = Data::DateTime(ExcelDateTime::new(0.5, DateTime, false));
+        assert_eq!(cell_text(&time), "12:00:00");
+        let span = Data::DateTime(ExcelDateTime::new(1.5, TimeDelta, false));
+        assert_eq!(cell_text(&span), "36:00:00");
+        // ODS keeps them as ISO text.
+        let iso = Data::DateTimeIso("2024-03-01T00:00:00".into());
+        let duration = Data::DurationIso("PT36H".into());
+        for cell in [&date, &stamp, &time, &span, &iso, &duration] {
+            let advice = cell_problem(cell, true).unwrap();
+            assert!(
+                advice.contains("date/time") && advice.contains("format the cell as Text"),
+                "{advice}"
+            );
+            // In a comment column a date is just its text.
+            assert_eq!(cell_problem(cell, false), None);
+        }
+        assert!(cell_problem(&date, true).unwrap().contains("2024-03-01"));
+    }
+
+    #[test]
+    fn comment_rows_are_those_of_csv() {
+        let text = |s: &str| Data::String(s.into());
+        assert!(is_comment(&[text("# retired"), text("8.8.8.8")]));
+        assert!(is_comment(&[text("  #x")]));
+        assert!(!is_comment(&[Data::Empty, text("# not first")]));
+        assert!(!is_comment(&[text("8.8.8.8 # x")]));
+        assert!(!is_comment(&[Data::Error(calamine::CellErrorType::NA)]));
+        assert!(!is_comment(&[]));
+    }
+
+    #[test]
+    fn column_letters_as_spreadsheets_name_them() {
+        let names: Vec<String> = [0, 2, 5, 25, 26, 27, 51, 52, 701, 702]
+            .into_iter()
+            .map(column_letters)
+            .collect();
+        assert_eq!(
+            names,
+            ["A", "C", "F", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]
+        );
     }
 
     #[test]

@@ -145,15 +145,20 @@ impl<'de> Deserialize<'de> for Entry {
                     match field_of_header(&key) {
                         Some(field) => {
                             let value = map.next_value::<Scalar>()?;
+                            let shown = crate::range::shown;
                             if let Some(what) = value.1 {
                                 problem.get_or_insert(format!(
-                                    "the value of '{key}' is {what}; write it as text"
+                                    "the value of '{}' is {what}; write it as text",
+                                    shown(&key)
                                 ));
                                 continue;
                             }
-                            if let Some((_, _, prev)) = cells.iter().find(|c| c.0 == field) {
+                            // Cells are (field, key, value): the message names the keys.
+                            if let Some((_, prev, _)) = cells.iter().find(|c| c.0 == field) {
                                 problem.get_or_insert(format!(
-                                    "keys '{prev}' and '{key}' both mean {}; keep one",
+                                    "keys '{}' and '{}' both mean {}; keep one",
+                                    shown(prev),
+                                    shown(&key),
                                     field.name()
                                 ));
                                 continue;
