@@ -262,6 +262,32 @@ fn many_rows(n: u32) -> (String, Vec<IpRange>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_with_retry_after_is_waited_for_not_outrun() {
+    // A server that admits 3 requests per second against --rate 10 and the
+    // default 5 attempts: its Retry-After holds every request back (not only
+    // the refused one), and the retries spread out after it, so no row
+    // runs out of attempts.
+    let sim = common::sim(SimConfig {
+        max_rps: Some(3),
+        seed: Some(5),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, want) = many_rows(12);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
+    req.engine.rate = 10;
+    req.engine.retries = 5;
+    let out = run(req).await.unwrap();
+    let stats = sim_json(&sim, "/sim/stats").await;
+    assert_eq!(out.exit, Exit::Ok, "{:#?}\n{stats}", out.report.rows);
+    assert_eq!(pool(&sim).await[&backup01()], want);
+    assert!(stats["rejected_503"].as_u64().unwrap() > 0, "{stats}");
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_together_ends_with_the_exact_pool() {
     // FAULT_SEED=n explores other fault sequences; 7 is the one CI runs.
     for wire in [Wire::Xml, Wire::Json] {

@@ -635,6 +635,12 @@ impl EmClient {
             .get("Retry-After")
             .and_then(|v| v.to_str().ok())
             .and_then(retry::parse_retry_after);
+        if let Some(wait) = retry_after
+            && matches!(status.as_u16(), 429 | 503)
+        {
+            // The server asked everyone, not this request, to wait.
+            self.limiter.hold_off(wait);
+        }
         let token = response
             .headers()
             .get(SESSION_HEADER)

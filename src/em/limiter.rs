@@ -41,6 +41,9 @@ pub struct RequestLimiter {
     /// Waiters queue here in arrival order, so that only the first sleeps on
     /// the limiter instead of every waiter waking at every free slot.
     queue: tokio::sync::Mutex<()>,
+    /// No request leaves before this instant: the latest `Retry-After` of
+    /// a `503`/`429`, which speaks for the whole server.
+    held_until: std::sync::Mutex<Option<tokio::time::Instant>>,
     rate: u32,
 }
 
@@ -54,6 +57,7 @@ impl RequestLimiter {
         RequestLimiter {
             inner: RateLimiter::direct(quota),
             queue: tokio::sync::Mutex::new(()),
+            held_until: std::sync::Mutex::new(None),
             rate,
         }
     }
@@ -69,7 +73,28 @@ impl RequestLimiter {
     /// default burst of 1).
     pub async fn acquire(&self) {
         let _turn = self.queue.lock().await;
+        loop {
+            let until = *self.held_until.lock().expect("limiter lock poisoned");
+            match until {
+                Some(until) if until > tokio::time::Instant::now() => {
+                    tokio::time::sleep_until(until).await
+                }
+                _ => break,
+            }
+        }
         self.inner.until_ready().await;
+    }
+
+    /// Send nothing more for `wait`: the server answered `503`/`429` with
+    /// `Retry-After`. Without this, every request waiting for the limiter
+    /// would still go out in that second, be refused in turn, and spend
+    /// its retries against a server that had said when to come back.
+    pub fn hold_off(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut held = self.held_until.lock().expect("limiter lock poisoned");
+        if held.is_none_or(|h| h < until) {
+            *held = Some(until);
+        }
     }
 
     /// The `--rate` it was made with, requests per second (the steady rate
@@ -95,6 +120,24 @@ mod tests {
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(190), "{took:?}");
         assert!(took < Duration::from_millis(600), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_hold_off_delays_every_later_request() {
+        let limiter = RequestLimiter::new(1000, 1);
+        limiter.acquire().await;
+        limiter.hold_off(Duration::from_millis(300));
+        let start = Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(290), "{took:?}");
+        // A shorter hold-off does not shorten a longer one.
+        limiter.hold_off(Duration::from_millis(200));
+        limiter.hold_off(Duration::from_millis(10));
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(190));
     }
 
     /// R + 2 consecutive requests span more than a second plus the jitter

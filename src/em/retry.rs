@@ -1,5 +1,5 @@
 //! The one retry policy of the client: exponential backoff with full jitter,
-//! capped, never shorter than a server's `Retry-After`, and the rules that say
+//! capped, added to a server's `Retry-After` (never sooner), and the rules that say
 //! which failures may be retried at all.
 //!
 //! The contract distinguishes reads from writes. A GET (or a logon) may be
@@ -64,7 +64,7 @@ pub fn write_may_resend(failure: Failure) -> bool {
 }
 
 /// Exponential backoff with full jitter (`random(0, min(cap, base * 2^n))`),
-/// at least the server's `Retry-After`.
+/// after the server's `Retry-After` when it gave one.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Most attempts of one request, the first included (`--retries`).
@@ -95,8 +95,10 @@ impl RetryPolicy {
         let exp = failures.saturating_sub(1).min(20);
         let ceiling = self.base.saturating_mul(1u32 << exp).min(self.cap);
         let jittered = Duration::from_micros(rand::random_range(0..=ceiling.as_micros() as u64));
+        // Retry-After is when the server is ready again, not when every
+        // refused request should come back at once: the jitter goes on top.
         match retry_after {
-            Some(ra) => jittered.max(ra),
+            Some(ra) => ra + jittered,
             None => jittered,
         }
     }
@@ -161,6 +163,17 @@ mod tests {
             assert!(d <= ceiling);
         }
         assert!(p.backoff(1, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
+        // After a Retry-After, the refused requests spread out instead of
+        // all coming back at the same instant.
+        let after: std::collections::HashSet<_> = (0..50)
+            .map(|_| p.backoff(2, Some(Duration::from_secs(1))))
+            .collect();
+        assert!(after.len() > 10, "{after:?}");
+        assert!(
+            after
+                .iter()
+                .all(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(1) + p.base * 2)
+        );
         // Full jitter: not always the ceiling.
         let distinct: std::collections::HashSet<_> = (0..50).map(|_| p.backoff(4, None)).collect();
         assert!(distinct.len() > 10);
