@@ -296,6 +296,41 @@ fn a_resume_waits_for_tasks_it_cannot_see_instead_of_sending_their_ranges_again(
     assert_eq!(report["summary"]["rows_ok"], 3, "{report}");
 }
 
+#[test]
+fn a_server_gone_mid_run_ends_with_exit_3_and_says_how_to_resume() {
+    // The server dies while tasks run: apply spends its retries on the task
+    // query, then stops with exit 3 (not polling for ever), naming the
+    // resume command.
+    let mut sim = Sim::start(&["--task-ms", "4000", "--seed", "4"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = rows(4);
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run_dir = tmp.path().join("run");
+    let child = apply_command(&sim.base, "admin")
+        .arg(&input)
+        .args(["--rate", "50", "--concurrency", "4", "--run-dir"])
+        .arg(&run_dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while accepted_lines(&run_dir) < 4 {
+        assert!(start.elapsed() < LIMIT, "the tasks were never accepted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sim.child.kill().unwrap();
+    sim.child.wait().unwrap();
+    let out = finish(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("ipimport apply --resume {}", run_dir.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}
+
 impl Sim {
     fn get_reset(&self) {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -381,11 +381,20 @@ async fn finish(
 ) -> anyhow::Result<ApplyOutcome> {
     let executed = engine.execute().await;
     engine.progress.done();
+    // The journal holds every step taken: a run stopped by an error is
+    // finished, not started over.
+    let stopped = |e: anyhow::Error| {
+        e.context(format!(
+            "apply stopped before its end (its journal keeps every request sent: once the \
+             cause below is fixed, finish it with `ipimport apply --resume {}`)",
+            run_dir.path().display()
+        ))
+    };
     let ending = match executed {
         Ok(ending) => ending,
         Err(e) => {
             engine.client.logoff().await;
-            return Err(e);
+            return Err(stopped(e));
         }
     };
     if ending == Ending::Interrupted
@@ -405,7 +414,7 @@ async fn finish(
         Ok(pools) => pools,
         Err(e) => {
             engine.client.logoff().await;
-            return Err(e);
+            return Err(stopped(e));
         }
     };
     engine.client.logoff().await;

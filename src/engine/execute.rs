@@ -404,10 +404,13 @@ impl Engine {
                 _ = tokio::time::sleep_until(next_poll.into()), if !inflight.is_empty() => {
                     last_poll = Instant::now();
                     if let Err(e) = self.poll_once(&mut inflight).await {
-                        // The server went away: stop submitting, keep the journal.
+                        // The server went away: stop submitting, keep the
+                        // journal, and stop polling now (a break, not a
+                        // grace of zero: a select among ready branches may
+                        // pick the poll again, and did, for minutes).
                         self.cancel.cancel();
                         poll_error = Some(e);
-                        grace_until = Some(Instant::now());
+                        break;
                     }
                 }
                 _ = self.cancel.cancelled(), if grace_until.is_none() => {
