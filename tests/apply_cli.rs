@@ -597,6 +597,16 @@ fn plan_with_invalid_rows_submits_nothing_unless_skip_invalid() {
 
 #[test]
 fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
+    stopped_by_signal_then_resumed(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c() {
+    // What `timeout`, `kill` and service managers send a cron run.
+    stopped_by_signal_then_resumed(libc::SIGTERM);
+}
+
+fn stopped_by_signal_then_resumed(signal: i32) {
     let sim = Sim::start(&["--task-ms", "150", "--finish-lag-ms", "30"]);
     let tmp = tempfile::tempdir().unwrap();
     let (csv, want) = rows(40);
@@ -615,7 +625,7 @@ fn ctrl_c_stops_writes_the_journal_and_report_exits_130_then_resumes() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let out = finish(child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -74,17 +74,16 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
     Ok(outcome.exit)
 }
 
-/// Run `apply` with Ctrl-C wired to its cancellation: stop submitting, wait
+/// Run `apply` with Ctrl-C and SIGTERM wired to its cancellation: stop submitting, wait
 /// briefly for tasks in flight, write the journal and the report.
 pub(crate) async fn run_interruptible(request: ApplyRequest) -> anyhow::Result<ApplyOutcome> {
     let cancel = request.cancel.clone();
     let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "interrupted: no new requests; waiting briefly for tasks in flight, then writing the journal and report"
-            );
-            cancel.cancel();
-        }
+        super::interrupt_signal().await;
+        eprintln!(
+            "interrupted: no new requests; waiting briefly for tasks in flight, then writing the journal and report"
+        );
+        cancel.cancel();
     });
     let outcome = apply::run(request).await;
     watcher.abort();

@@ -50,3 +50,38 @@ pub fn stdout_writer() -> Box<dyn std::io::Write> {
     }
     Box::new(std::io::stdout().lock())
 }
+
+/// Wait for Ctrl-C (SIGINT) or SIGTERM: a service manager, `timeout` or
+/// `kill` asks a cron run to stop with SIGTERM, and it deserves the same
+/// orderly end as Ctrl-C (journal and report written, exit 130).
+#[cfg(unix)]
+pub(crate) async fn interrupt_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                caught = tokio::signal::ctrl_c() => {
+                    // No Ctrl-C handler to be had: SIGTERM still works.
+                    if caught.is_err() {
+                        term.recv().await;
+                    }
+                }
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => ctrl_c_or_never().await,
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) async fn interrupt_signal() {
+    ctrl_c_or_never().await
+}
+
+/// Ctrl-C; never, when no handler can be installed (a run is not
+/// cancelled for want of a way to cancel it).
+async fn ctrl_c_or_never() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await
+    }
+}

@@ -32,29 +32,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
             "simulator ready at {}/api/",
             sim.base_url()
         );
-        wait_for_signal().await;
+        super::interrupt_signal().await;
         sim.stop().await;
         Ok(Exit::Ok)
     })
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }
