@@ -102,6 +102,8 @@ pub enum RangeError {
         shown(.0)
     )]
     BadPrefix(String),
+    #[error("'{}' {advice}", shown(.text))]
+    Malformed { text: String, advice: &'static str },
     #[error("'{}' has host bits set; the network is {network}", shown(.text))]
     HostBits { text: String, network: String },
     #[error(
@@ -146,7 +148,9 @@ impl RangeError {
     /// The stable diagnostic code for this error (used in JSON output and tests).
     pub fn code(&self) -> &'static str {
         match self {
-            RangeError::Empty | RangeError::BadAddress(_) => "bad-address",
+            RangeError::Empty | RangeError::BadAddress(_) | RangeError::Malformed { .. } => {
+                "bad-address"
+            }
             RangeError::LeadingZero(_) => "leading-zero",
             RangeError::Zone(_) => "ipv6-zone",
             RangeError::Ipv4Mapped(_) => "ipv4-mapped",
@@ -194,9 +198,16 @@ pub fn parse_address(text: &str) -> Result<(Family, u128), RangeError> {
         if text.contains('%') {
             return Err(RangeError::Zone(text.to_string()));
         }
-        let addr: Ipv6Addr = text
-            .parse()
-            .map_err(|_| RangeError::BadAddress(text.to_string()))?;
+        let addr: Ipv6Addr = text.parse().map_err(|_| {
+            // An IPv4 tail with a leading-zero octet (`2a00::010.1.1.1`)
+            // is the same ambiguity as in a plain IPv4 address.
+            let tail = text.rsplit(':').next().unwrap_or_default();
+            if tail.contains('.') && matches!(parse_ipv4(tail), Err(RangeError::LeadingZero(_))) {
+                RangeError::LeadingZero(text.to_string())
+            } else {
+                RangeError::BadAddress(text.to_string())
+            }
+        })?;
         let value = u128::from(addr);
         // ::ffff:0:0/96 is the IPv4-mapped block.
         if value >> 32 == 0xffff {
@@ -359,8 +370,18 @@ impl IpRange {
         if !text.contains('/')
             && let Some((first, last)) = text.split_once('-')
         {
-            if last.trim().is_empty() {
-                return Err(RangeError::BadAddress(text.to_string()));
+            if first.trim().is_empty() || last.trim().is_empty() {
+                return Err(RangeError::Malformed {
+                    text: text.to_string(),
+                    advice: "is a range with one end missing; write both ends ('first-last') \
+                             or a single address",
+                });
+            }
+            if last.contains('-') {
+                return Err(RangeError::Malformed {
+                    text: text.to_string(),
+                    advice: "has more than one '-'; a range is 'first-last', one per cell",
+                });
             }
             return IpRange::from_bounds_text(first, last);
         }

@@ -443,6 +443,23 @@ pub fn check_backup_server(value: &str) -> Result<Cow<'_, str>, String> {
     }
 }
 
+/// One address of a first/last cell. A CIDR block or a range there is a
+/// common slip (a range column mislabelled): said as such, not as garbage.
+fn parse_bound(text: &str) -> Result<(crate::range::Family, u128), RangeError> {
+    parse_address(text).map_err(|e| {
+        let t = text.trim();
+        if matches!(e, RangeError::BadAddress(_)) && (t.contains('/') || t.contains('-')) {
+            RangeError::Malformed {
+                text: t.to_string(),
+                advice: "is a CIDR block or a range, but a first or last cell takes one address; \
+                         put it in a range column, or write one address here",
+            }
+        } else {
+            e
+        }
+    })
+}
+
 fn range_diagnostic(
     err: &RangeError,
     ctx: &RowContext<'_>,
@@ -538,13 +555,13 @@ pub fn check_row<'r>(
             (None, Some(first)) => {
                 // Each bound parsed once, so that an error names its own cell.
                 let bounds =
-                    parse_address(first.text)
+                    parse_bound(first.text)
                         .map_err(|e| (e, first))
                         .and_then(|(family, low)| match row.last {
                             None => Ok(IpRange::single(family, low)),
                             Some(last) => {
                                 let (last_family, high) =
-                                    parse_address(last.text).map_err(|e| (e, last))?;
+                                    parse_bound(last.text).map_err(|e| (e, last))?;
                                 if last_family != family {
                                     return Err((
                                         RangeError::MixedFamily {
@@ -565,16 +582,16 @@ pub fn check_row<'r>(
             }
             (None, None) => {
                 let column = row.last.and_then(|c| c.column);
-                out.push(
-                    Diagnostic::error(
-                        "missing-address",
-                        "the row has no address; fill in its range (or first address) cell, \
+                let message = if row.last.is_some() {
+                    "the row has a last address but no first; fill in its first address cell \
+                     (for a single address, the same as the last)"
+                } else {
+                    "the row has no address; fill in its range (or first address) cell, \
                      or delete the row"
-                            .to_string(),
-                        src,
-                        line,
-                    )
-                    .in_column(column),
+                };
+                out.push(
+                    Diagnostic::error("missing-address", message.to_string(), src, line)
+                        .in_column(column),
                 );
                 None
             }

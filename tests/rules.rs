@@ -615,3 +615,52 @@ fn bad_default_backup_server_is_a_usage_error() {
     .unwrap_err();
     assert!(err.to_string().contains("--backup-server"));
 }
+
+#[test]
+fn malformed_cells_are_described_as_what_they_are() {
+    let text = b"first,last,server\n,203.0.113.9,b\n203.0.113.0/28,,b\n203.0.113.1,203.0.113.0-203.0.113.3,b\n";
+    let batch = load_one("t.csv", text, &settings(None));
+    assert_eq!(
+        found(&batch, "missing-address"),
+        vec![(2, Some("last".into()))]
+    );
+    assert_eq!(
+        found(&batch, "bad-address"),
+        vec![(3, Some("first".into())), (4, Some("last".into()))]
+    );
+    let message = |line| {
+        batch
+            .diagnostics
+            .iter()
+            .find(|d| d.line == line)
+            .unwrap()
+            .message
+            .clone()
+    };
+    assert!(message(2).contains("no first"), "{}", message(2));
+    assert!(
+        message(3).contains("is a CIDR block or a range"),
+        "{}",
+        message(3)
+    );
+    assert!(message(4).contains("range column"), "{}", message(4));
+
+    let text = b"range,server\n-203.0.113.13,b\n203.0.113.9-203.0.113.10-203.0.113.11,b\n2a00::010.1.1.1,b\n203.0.113.5-,b\n";
+    let batch = load_one("t.csv", text, &settings(None));
+    let lines = |code| -> Vec<u64> { found(&batch, code).into_iter().map(|(l, _)| l).collect() };
+    assert_eq!(lines("bad-address"), vec![2, 3, 5]);
+    assert_eq!(lines("leading-zero"), vec![4]);
+    let by_line: Vec<String> = batch
+        .diagnostics
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(
+        by_line[0].contains("'-203.0.113.13' is a range with one end missing"),
+        "{by_line:?}"
+    );
+    assert!(
+        by_line[1].contains("'203.0.113.9-203.0.113.10-203.0.113.11' has more than one '-'"),
+        "{by_line:?}"
+    );
+}
