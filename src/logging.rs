@@ -11,6 +11,15 @@ use crate::cli::{LogArgs, LogFormat};
 /// Set by `-q`: progress output stays off too.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// Set by `--log-format json`: progress lines are JSON objects too.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Whether stderr carries JSON lines (`--log-format json`), which any other
+/// line written there would break for a log collector.
+pub fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
 /// Whether the user asked for less output (`-q`).
 pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
@@ -22,6 +31,10 @@ pub fn quiet() -> bool {
 /// progress) says what happened, so a cron job's mail stays short.
 pub fn init(args: &LogArgs) {
     QUIET.store(args.quiet > 0, Ordering::Relaxed);
+    JSON.store(
+        matches!(args.log_format, LogFormat::Json),
+        Ordering::Relaxed,
+    );
     let level = match (args.verbose as i32) - (args.quiet as i32) {
         i32::MIN..=-2 => "off",
         -1 => "error",

@@ -96,7 +96,11 @@ impl Progress {
                     interval.tick().await;
                     loop {
                         interval.tick().await;
-                        eprintln!("{}", line(&c, started.elapsed()));
+                        if crate::logging::json() {
+                            eprintln!("{}", json_line(&c, started.elapsed()));
+                        } else {
+                            eprintln!("{}", line(&c, started.elapsed()));
+                        }
                     }
                 });
                 Progress {
@@ -185,9 +189,48 @@ fn line(c: &Counters, elapsed: Duration) -> String {
     )
 }
 
+/// The progress line as one JSON object, shaped like the JSON log events
+/// (`timestamp`, `level`, `fields`), for `--log-format json`.
+fn json_line(c: &Counters, elapsed: Duration) -> String {
+    let total = c.total.load(Ordering::Relaxed);
+    let finished = c.finished.load(Ordering::Relaxed);
+    let rate = finished as f64 / elapsed.as_secs_f64().max(0.001);
+    serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": "INFO",
+        "fields": {
+            "message": "progress",
+            "finished": finished,
+            "total": total,
+            "submitted": c.submitted.load(Ordering::Relaxed),
+            "failed": c.failed.load(Ordering::Relaxed),
+            "per_second": (rate * 10.0).round() / 10.0,
+        }
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_progress_is_one_json_object_like_the_log_events() {
+        let c = Counters::default();
+        c.total.store(10, Ordering::Relaxed);
+        c.finished.store(5, Ordering::Relaxed);
+        c.failed.store(1, Ordering::Relaxed);
+        let l = json_line(&c, Duration::from_secs(2));
+        assert!(!l.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["fields"]["message"], "progress");
+        assert_eq!(v["fields"]["finished"], 5);
+        assert_eq!(v["fields"]["total"], 10);
+        assert_eq!(v["fields"]["failed"], 1);
+        assert_eq!(v["fields"]["per_second"], 2.5);
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
 
     #[test]
     fn progress_line_reads_well() {
