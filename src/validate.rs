@@ -678,25 +678,24 @@ pub fn overlap_diagnostic(
     server: &str,
     other_server: &str,
 ) -> Diagnostic {
-    let duplicate = row_range == other_range;
+    let shared = row_range
+        .intersect(other_range)
+        .map(|r| r.to_string())
+        .unwrap_or_default();
     let (code, message) = if server != other_server {
-        let shared = row_range
-            .intersect(other_range)
-            .map(|r| r.to_string())
-            .unwrap_or_default();
         (
             "overlap",
             format!(
                 "{row_range} for backup server {} overlaps {other_range} of {}:{} for backup \
                  server {} (shared: {shared}); a public address can serve one pool only, so \
                  give it to one of them",
-                crate::range::shown(server),
+                shown(server),
                 other.source,
                 other.line,
-                crate::range::shown(other_server),
+                shown(other_server),
             ),
         )
-    } else if duplicate {
+    } else if row_range == other_range {
         (
             "duplicate",
             format!(
@@ -708,10 +707,6 @@ pub fn overlap_diagnostic(
             ),
         )
     } else {
-        let shared = row_range
-            .intersect(other_range)
-            .map(|r| r.to_string())
-            .unwrap_or_default();
         (
             "overlap",
             format!(

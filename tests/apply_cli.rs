@@ -197,16 +197,18 @@ fn accepted_lines(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
-    // Tasks of 7 s, longer than the 5 s the engine settles for before it has
-    // seen any task finish. Killed while four tasks run, the resume first
-    // sends the ranges that were never sent, learns from their tasks how
-    // long a task takes, and only then reads back the four in doubt: by
-    // then their tasks have landed, and nothing is sent twice.
-    let sim = Sim::start(&["--task-ms", "7000", "--finish-lag-ms", "30", "--seed", "9"]);
+/// Apply `rows` rows against a simulator whose tasks take 7 s, SIGKILL it
+/// once `accepted` POSTs are journaled as accepted, resume it, and check
+/// that the resume ends with exit 0, the exact pool and no range sent
+/// twice (`tasks_created == rows`). Returns the run directory's report.
+fn killed_during_long_tasks_then_resumed(
+    seed: &str,
+    rows_n: u32,
+    accepted: usize,
+) -> serde_json::Value {
+    let sim = Sim::start(&["--task-ms", "7000", "--finish-lag-ms", "30", "--seed", seed]);
     let tmp = tempfile::tempdir().unwrap();
-    let (csv, want) = rows(8);
+    let (csv, want) = rows(rows_n);
     let input = tmp.path().join("rows.csv");
     std::fs::write(&input, csv).unwrap();
     let run_dir = tmp.path().join("run");
@@ -217,7 +219,7 @@ fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while accepted_lines(&run_dir) < 4 {
+    while accepted_lines(&run_dir) < accepted {
         assert!(child.try_wait().unwrap().is_none(), "apply ended early");
         assert!(start.elapsed() < LIMIT);
         std::thread::sleep(Duration::from_millis(5));
@@ -237,11 +239,20 @@ fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
     assert_eq!(sim.addresses(), want);
     let stats = sim.get("/sim/stats");
     assert_eq!(stats["conflicting_posts"], 0, "{stats}");
-    assert_eq!(stats["tasks_created"], 8, "{stats}");
+    assert_eq!(stats["tasks_created"], rows_n, "{stats}");
+    serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_resume_learns_how_long_tasks_take_before_it_sends_a_lost_range_again() {
+    // Tasks of 7 s, longer than the 5 s the engine settles for before it has
+    // seen any task finish. Killed while four tasks run, the resume first
+    // sends the ranges that were never sent, learns from their tasks how
+    // long a task takes, and only then reads back the four in doubt: by
+    // then their tasks have landed, and nothing is sent twice.
+    let report = killed_during_long_tasks_then_resumed("9", 8, 4);
     // The report lists the requests sent, not the ranges the resume only
     // compared with the pool.
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
     let requests = report["requests"].as_array().unwrap();
     assert!(
         requests.iter().all(|r| r["attempts"].as_u64().unwrap() > 0),
@@ -257,42 +268,7 @@ fn a_resume_waits_for_tasks_it_cannot_see_instead_of_sending_their_ranges_again(
     // session cannot see the old tasks. Tasks of 7 s outlast the 5 s a
     // settle would wait, so only waiting for the ranges to land in the pool
     // (up to --task-timeout) keeps them from being sent twice.
-    let sim = Sim::start(&["--task-ms", "7000", "--finish-lag-ms", "30", "--seed", "11"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let (csv, want) = rows(3);
-    let input = tmp.path().join("rows.csv");
-    std::fs::write(&input, csv).unwrap();
-    let run_dir = tmp.path().join("run");
-    let mut child = apply_command(&sim.base, "admin")
-        .arg(&input)
-        .args(["--rate", "50", "--concurrency", "4", "--run-dir"])
-        .arg(&run_dir)
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while accepted_lines(&run_dir) < 3 {
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        assert!(start.elapsed() < LIMIT);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-
-    let out = finish(
-        apply_command(&sim.base, "admin")
-            .arg("--resume")
-            .arg(&run_dir)
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(sim.addresses(), want);
-    let stats = sim.get("/sim/stats");
-    assert_eq!(stats["conflicting_posts"], 0, "{stats}");
-    assert_eq!(stats["tasks_created"], 3, "{stats}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    let report = killed_during_long_tasks_then_resumed("11", 3, 3);
     assert_eq!(report["summary"]["rows_ok"], 3, "{report}");
 }
 
