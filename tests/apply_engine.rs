@@ -490,6 +490,59 @@ async fn tokens_dying_every_few_requests_still_end_with_the_exact_pool() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_that_fail_out_of_sight_are_waited_for_then_reported_failed() {
+    // Every task fails, and sessions die every 6 requests, so some tasks
+    // vanish before they are seen to end. Their ranges never land: the run
+    // waits for each until its task would count as failed, reads the pool,
+    // sends again what is missing, and ends with every row failed (exit 1),
+    // never hanging and never posting a range over one already there.
+    let sim = common::sim(SimConfig {
+        task_fail_rate: 1.0,
+        expire_every: 6,
+        task_time: Duration::from_millis(300),
+        ..common::quick()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, _) = many_rows(4);
+    let input = write(tmp.path(), "many.csv", &csv);
+    let mut req = request(&sim, Wire::Xml, &[input], &tmp.path().join("run"));
+    req.engine.retries = 8;
+    // The default rate: at the tests' usual 400/s, polls kill a session
+    // while nearly every task runs, and each round waits out its tasks.
+    req.engine.rate = 10;
+    req.engine.task_timeout = Duration::from_secs(2);
+    let out = run(req).await.unwrap();
+    let stats = sim_json(&sim, "/sim/stats").await;
+    assert!(
+        stats["tasks_failed"].as_u64().unwrap() > 4,
+        "a task vanished and its range was sent again: {stats}"
+    );
+    assert_eq!(
+        out.exit,
+        Exit::RowsFailed,
+        "{:#?}\n{stats}",
+        out.report.rows
+    );
+    assert!(
+        out.report
+            .rows
+            .iter()
+            .all(|r| r.status == RowStatus::Failed),
+        "{:#?}",
+        out.report.rows
+    );
+    assert!(
+        pool(&sim)
+            .await
+            .get(&backup01())
+            .is_none_or(|p| p.is_empty())
+    );
+    assert_eq!(stats["conflicting_posts"], 0, "{stats}");
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_run_resumes_to_the_exact_pool() {
     let sim = common::sim(SimConfig {
         task_time: Duration::from_millis(150),

@@ -804,11 +804,14 @@ impl Engine {
                         r.timed_out = true;
                         r.success = Some(false);
                         r.unseen_task_since = None;
-                        r.message = format!(
-                            "{}; its range was not in the pool {}s after acceptance",
-                            r.message,
+                        let waited = format!(
+                            "its range was not in the pool {}s after its task was accepted",
                             limit.as_secs()
                         );
+                        r.message = match r.task.as_deref() {
+                            Some(task) => format!("task {task} could not be followed: {waited}"),
+                            None => waited,
+                        };
                         return false;
                     }
                     true
