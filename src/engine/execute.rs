@@ -785,8 +785,10 @@ impl Engine {
                     .map(|(id, _)| st.reqs[*id as usize].uid.clone())
                     .collect()
             };
+            let reading = Instant::now();
             let pools = self.read_pools(&uids).await?;
             let now = Instant::now();
+            let read_took = now - reading;
             {
                 let mut st = self.lock();
                 watched.retain(|&(id, since)| {
@@ -820,9 +822,13 @@ impl Engine {
             if watched.is_empty() {
                 return Ok(Some(landed));
             }
+            // A large pool takes many paged requests to read: pause at
+            // least as long as the read took, so that waiting spends at
+            // most half of the rate budget.
             let pause = self
                 .poll_interval()
-                .clamp(Duration::from_secs(1), Duration::from_secs(5));
+                .clamp(Duration::from_secs(1), Duration::from_secs(5))
+                .max(read_took);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.cancel.cancelled() => return Ok(None),
