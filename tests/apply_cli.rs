@@ -273,21 +273,24 @@ fn a_resume_waits_for_tasks_it_cannot_see_instead_of_sending_their_ranges_again(
 }
 
 #[test]
-fn a_server_gone_mid_run_ends_with_exit_3_and_says_how_to_resume() {
-    // The server dies while tasks run: apply spends its retries on the task
-    // query, then stops with exit 3 (not polling for ever), naming the
-    // resume command.
-    let mut sim = Sim::start(&["--task-ms", "4000", "--seed", "4"]);
+fn a_server_gone_mid_run_ends_with_exit_3_then_resumes_to_the_exact_pool() {
+    // The server dies while tasks run and POSTs are still going out: apply
+    // spends its retries, then stops with exit 3 (not polling for ever),
+    // naming the resume command. Once a server is back (the same state
+    // file), the resume sends what the first run gave up on or never sent,
+    // waits out the tasks the dead server never finished, and ends exact.
     let tmp = tempfile::tempdir().unwrap();
-    let (csv, _) = rows(4);
+    let state = tmp.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let mut sim = Sim::start(&["--task-ms", "4000", "--seed", "4", "--state", state_arg]);
+    let (csv, want) = rows(12);
     let input = tmp.path().join("rows.csv");
     std::fs::write(&input, csv).unwrap();
     let run_dir = tmp.path().join("run");
     let child = apply_command(&sim.base, "admin")
         .arg(&input)
-        .args(["--rate", "50", "--concurrency", "4", "--run-dir"])
+        .args(["--rate", "50", "--concurrency", "8", "--run-dir"])
         .arg(&run_dir)
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let start = Instant::now();
@@ -305,6 +308,20 @@ fn a_server_gone_mid_run_ends_with_exit_3_and_says_how_to_resume() {
         "{stderr}"
     );
     assert!(stderr.contains("cannot reach"), "{stderr}");
+
+    let sim = Sim::start(&["--task-ms", "200", "--seed", "5", "--state", state_arg]);
+    let out = finish(
+        apply_command(&sim.base, "admin")
+            .arg("--resume")
+            .arg(&run_dir)
+            .args(["--task-timeout", "3"])
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(sim.addresses(), want);
+    assert_eq!(sim.get("/sim/stats")["conflicting_posts"], 0);
 }
 
 impl Sim {

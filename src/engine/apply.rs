@@ -358,7 +358,10 @@ pub fn replay(events: &[Event]) -> anyhow::Result<(PlanRecord, RunState)> {
         }
         r.status = match r.status {
             ReqStatus::Sending | ReqStatus::Accepted | ReqStatus::Unknown => ReqStatus::Unknown,
-            ReqStatus::Pending => ReqStatus::Recheck,
+            // Never acted on by the server: not sent there (a request given
+            // up on, say while the server was down, is sent again once the
+            // pool shows it missing: the resume is the retry).
+            ReqStatus::Pending | ReqStatus::NotSent => ReqStatus::Recheck,
             ref other => other.clone(),
         };
     }
