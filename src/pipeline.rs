@@ -473,12 +473,6 @@ fn load_delimited(
     Ok(out)
 }
 
-/// What two spellings of one backup server have in common: names compare
-/// without regard to case (the server resolves them so).
-fn server_key(name: &str) -> String {
-    name.to_lowercase()
-}
-
 /// Join the chunks (in input order), merge, and word the overlaps.
 fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
     // Backup server names are matched case-insensitively, as the server
@@ -486,14 +480,16 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
     // written. (A UID is already in its canonical form.)
     let mut spelling: HashMap<String, &str> = HashMap::new();
     for name in chunks.iter().flat_map(|c| c.servers.iter()) {
-        spelling.entry(server_key(name)).or_insert(name.as_str());
+        spelling
+            .entry(validate::backup_server_key(name))
+            .or_insert(name.as_str());
     }
     let names: BTreeSet<&str> = spelling.values().copied().collect();
     let servers: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let id_of_key: HashMap<String, u32> = servers
         .iter()
         .enumerate()
-        .map(|(i, s)| (server_key(s), i as u32))
+        .map(|(i, s)| (validate::backup_server_key(s), i as u32))
         .collect();
     let mut loaded = Loaded {
         items: item_buffer(chunks.iter().map(|c| c.items.len()).sum()),
@@ -524,7 +520,7 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
         let remap: Vec<u32> = chunk
             .servers
             .iter()
-            .map(|s| id_of_key[&server_key(s)])
+            .map(|s| id_of_key[&validate::backup_server_key(s)])
             .collect();
         loaded.items.extend(chunk.items.into_iter().map(|mut item| {
             item.server = remap[item.server as usize];
@@ -537,7 +533,10 @@ fn assemble(chunks: Vec<ChunkOut>, files: Vec<Arc<str>>) -> Loaded {
     let (merged, mut overlaps) = merge_items(&mut loaded.items);
     // A name and a UID may be one server: only `plan` can tell, after
     // resolving names, so only like with like is compared here.
-    let is_uid: Vec<bool> = servers.iter().map(|s| s.starts_with("urn:")).collect();
+    let is_uid: Vec<bool> = servers
+        .iter()
+        .map(|s| validate::is_backup_server_uid(s))
+        .collect();
     overlaps.extend(cross_server_overlaps(&loaded.items, &merged, |a, b| {
         is_uid[a as usize] == is_uid[b as usize]
     }));

@@ -13,7 +13,7 @@ use crate::engine::events::{PlanRecord, PlanRow, PlannedRequest, PoolRanges, Ran
 use crate::merge;
 use crate::pipeline::Batch;
 use crate::range::IpRange;
-use crate::validate::{Diagnostic, overlap_diagnostic};
+use crate::validate::{Diagnostic, backup_server_key, overlap_diagnostic};
 
 /// Code of the diagnostic for a backup server Enterprise Manager does not know.
 pub const UNKNOWN_BACKUP_SERVER: &str = "unknown-backup-server";
@@ -48,8 +48,8 @@ pub struct Plan {
 pub fn resolve_backup_servers(batch: &mut Batch, servers: &[BackupServer]) -> Vec<Option<String>> {
     let mut lookup: HashMap<String, &str> = HashMap::new();
     for s in servers {
-        lookup.insert(s.name.to_lowercase(), &s.uid);
-        lookup.insert(s.uid.to_lowercase(), &s.uid);
+        lookup.insert(backup_server_key(&s.name), &s.uid);
+        lookup.insert(backup_server_key(&s.uid), &s.uid);
     }
     let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
     let mut uids = Vec::with_capacity(batch.rows.len());
@@ -61,7 +61,7 @@ pub fn resolve_backup_servers(batch: &mut Batch, servers: &[BackupServer]) -> Ve
             uids.push(None);
             continue;
         };
-        match lookup.get(&name.trim().to_lowercase()) {
+        match lookup.get(&backup_server_key(name)) {
             Some(uid) => {
                 items.push((uid.to_string(), range, row.source.clone()));
                 uids.push(Some(uid.to_string()));

@@ -172,39 +172,58 @@ impl Progress {
     }
 }
 
+/// The counters read once, with the finishing rate so far.
+struct Snapshot {
+    total: u64,
+    finished: u64,
+    submitted: u64,
+    failed: u64,
+    per_second: f64,
+}
+
+impl Snapshot {
+    fn of(c: &Counters, elapsed: Duration) -> Snapshot {
+        let finished = c.finished.load(Ordering::Relaxed);
+        Snapshot {
+            total: c.total.load(Ordering::Relaxed),
+            finished,
+            submitted: c.submitted.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            per_second: finished as f64 / elapsed.as_secs_f64().max(0.001),
+        }
+    }
+}
+
 fn line(c: &Counters, elapsed: Duration) -> String {
-    let total = c.total.load(Ordering::Relaxed);
-    let finished = c.finished.load(Ordering::Relaxed);
-    let secs = elapsed.as_secs_f64().max(0.001);
-    let rate = finished as f64 / secs;
-    let eta = if rate > 0.0 {
-        format!("{:.0}s", total.saturating_sub(finished) as f64 / rate)
+    let s = Snapshot::of(c, elapsed);
+    let eta = if s.per_second > 0.0 {
+        format!(
+            "{:.0}s",
+            s.total.saturating_sub(s.finished) as f64 / s.per_second
+        )
     } else {
         "?".to_string()
     };
     format!(
-        "progress: {finished}/{total} requests finished, {} submitted, {} failed, {rate:.1}/s, ETA {eta}",
-        c.submitted.load(Ordering::Relaxed),
-        c.failed.load(Ordering::Relaxed),
+        "progress: {}/{} requests finished, {} submitted, {} failed, {:.1}/s, ETA {eta}",
+        s.finished, s.total, s.submitted, s.failed, s.per_second,
     )
 }
 
 /// The progress line as one JSON object, shaped like the JSON log events
 /// (`timestamp`, `level`, `fields`), for `--log-format json`.
 fn json_line(c: &Counters, elapsed: Duration) -> String {
-    let total = c.total.load(Ordering::Relaxed);
-    let finished = c.finished.load(Ordering::Relaxed);
-    let rate = finished as f64 / elapsed.as_secs_f64().max(0.001);
+    let s = Snapshot::of(c, elapsed);
     serde_json::json!({
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "level": "INFO",
         "fields": {
             "message": "progress",
-            "finished": finished,
-            "total": total,
-            "submitted": c.submitted.load(Ordering::Relaxed),
-            "failed": c.failed.load(Ordering::Relaxed),
-            "per_second": (rate * 10.0).round() / 10.0,
+            "finished": s.finished,
+            "total": s.total,
+            "submitted": s.submitted,
+            "failed": s.failed,
+            "per_second": (s.per_second * 10.0).round() / 10.0,
         }
     })
     .to_string()
