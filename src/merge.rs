@@ -7,7 +7,8 @@
 //! over the same addresses give N-1 warnings, not N² pairs. The warning goes
 //! on the pair's later row in input order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -271,15 +272,46 @@ pub fn cross_server_overlaps(
     if items.iter().all(|it| it.server == first.server) {
         return Vec::new();
     }
-    let mut hulls: Vec<(u32, IpRange, usize)> = (0..merged.len())
-        .map(|m| {
-            let (server, range) = hull(&items[merged.items(m)]);
-            (server, range, m)
-        })
-        .collect();
-    hulls.sort_unstable_by_key(|(server, range, _)| {
-        (range.family() == Family::V6, range.first(), *server)
-    });
+    // The merged ranges come in runs of one (server, family), each sorted
+    // by first address and disjoint. Walk all runs at once in order of
+    // (family, first address, server), a k-way merge: memory grows with
+    // the number of servers, not of ranges (a million ranges over three
+    // servers would otherwise take 60 MB of sorted hulls).
+    let group = |m: usize| {
+        let it = &items[merged.items(m).start];
+        (it.server, it.range.family())
+    };
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut m = 0;
+    while m < merged.len() {
+        let (start, key) = (m, group(m));
+        while m < merged.len() && group(m) == key {
+            m += 1;
+        }
+        runs.push((start, m));
+    }
+    let hull_of = |m: usize| hull(&items[merged.items(m)]);
+    let order =
+        |server: u32, range: &IpRange| (range.family() == Family::V6, range.first(), server);
+    // Each run's current merged range, and a heap of the runs by its order.
+    let mut current: Vec<(u32, IpRange, usize)> = Vec::with_capacity(runs.len());
+    let mut heap = BinaryHeap::with_capacity(runs.len());
+    for (r, &(start, _)) in runs.iter().enumerate() {
+        let (server, range) = hull_of(start);
+        heap.push(Reverse((order(server, &range), r)));
+        current.push((server, range, start));
+    }
+    let mut next_hull = move || {
+        let Reverse((_, r)) = heap.pop()?;
+        let taken = current[r];
+        let m = taken.2 + 1;
+        if m < runs[r].1 {
+            let (server, range) = hull_of(m);
+            heap.push(Reverse((order(server, &range), r)));
+            current[r] = (server, range, m);
+        }
+        Some(taken)
+    };
     // A row of the merged range `m` holding `address`: merged ranges are
     // contiguous, so every address of the hull is in one of its rows.
     let holder = |m: usize, address: u128| {
@@ -294,7 +326,7 @@ pub fn cross_server_overlaps(
     // later hull that starts before its end; hulls of one server never
     // overlap each other. Like the row sweep, pair each with that one.
     let mut reach: Option<(u32, IpRange, usize)> = None;
-    for &(server, range, m) in &hulls {
+    while let Some((server, range, m)) = next_hull() {
         if let Some((other_server, other_range, other_m)) = reach
             && other_range.overlaps(&range)
         {
