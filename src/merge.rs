@@ -257,15 +257,10 @@ pub fn merge_items(items: &mut [Item]) -> (MergedItems, Vec<Overlap>) {
 /// backup servers' pools is most likely a mistake; the pools are still kept
 /// apart, as the contract merges per backup server.
 ///
-/// `items` and `merged` are what [`merge_items`] left; `distinct(a, b)`
-/// says whether servers `a` and `b` are known to be two servers (offline, a
-/// name and a UID may be one). Nothing to do, and nothing spent, when every
-/// row is of one backup server.
-pub fn cross_server_overlaps(
-    items: &[Item],
-    merged: &MergedItems,
-    distinct: impl Fn(u32, u32) -> bool,
-) -> Vec<Overlap> {
+/// `items` and `merged` are what [`merge_items`] left, over backup servers
+/// known to be distinct (resolved UIDs). Nothing to do, and nothing spent,
+/// when every row is of one backup server.
+pub fn cross_server_overlaps(items: &[Item], merged: &MergedItems) -> Vec<Overlap> {
     let Some(first) = items.first() else {
         return Vec::new();
     };
@@ -330,7 +325,7 @@ pub fn cross_server_overlaps(
         if let Some((other_server, other_range, other_m)) = reach
             && other_range.overlaps(&range)
         {
-            if other_server != server && distinct(server, other_server) {
+            if other_server != server {
                 let shared = range.first();
                 let (a, b) = (holder(m, shared), holder(other_m, shared));
                 let (row, other) = if (b.file, b.line) > (a.file, a.line) {
@@ -371,7 +366,7 @@ pub fn merge(items: Vec<(String, IpRange, SourceRef)>) -> Vec<MergedRange> {
 /// [`merge`], and the rows overlapping an earlier row of the same backup
 /// server, found by the same sweep (each row named at most once), then
 /// those sharing addresses with another server's ([`cross_server_overlaps`];
-/// the servers here are taken to be distinct).
+/// the servers here are taken to be distinct: `plan` merges resolved UIDs).
 pub fn merge_with_overlaps(
     items: Vec<(String, IpRange, SourceRef)>,
 ) -> (Vec<MergedRange>, Vec<RowOverlap>) {
@@ -402,7 +397,7 @@ pub fn merge_with_overlaps(
         .collect();
     let names: Vec<&str> = servers.keys().copied().collect();
     let (merged, mut overlaps) = merge_items(&mut compact);
-    overlaps.extend(cross_server_overlaps(&compact, &merged, |_, _| true));
+    overlaps.extend(cross_server_overlaps(&compact, &merged));
     let source = |it: &Item| SourceRef {
         source: files[it.file as usize].clone(),
         line: it.line,

@@ -409,13 +409,6 @@ pub fn backup_server_key(value: &str) -> String {
     value.trim().to_lowercase()
 }
 
-/// Whether a checked backup server value is a UID rather than a name.
-pub fn is_backup_server_uid(value: &str) -> bool {
-    value
-        .get(..URN_PREFIX.len())
-        .is_some_and(|p| p.eq_ignore_ascii_case(URN_PREFIX))
-}
-
 /// Check a backup server value: a name is taken as it is; a value starting
 /// with `urn:` must be `urn:veeam:BackupServer:<guid>` and comes back in
 /// canonical form (lowercase GUID). `Err` holds the advice.

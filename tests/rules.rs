@@ -2,6 +2,8 @@
 //! line (and column where there is one), and the row's validity is right.
 
 use ipimport::config::ValidationSettings;
+use ipimport::em::client::BackupServer;
+use ipimport::engine::plan::resolve_backup_servers;
 use ipimport::pipeline::{Batch, InputOptions, load, load_batch};
 use ipimport::validate::{CODES, Severity};
 
@@ -418,13 +420,30 @@ fn overlap_and_duplicate() {
 }
 
 #[test]
-fn overlaps_across_servers_are_warned_but_kept_apart() {
-    // One public address given to two backup servers' pools: a warning on
-    // the later row naming the earlier one and both servers; each pool
-    // still gets its own range (merging is per backup server).
+fn overlaps_across_servers_are_left_to_plan() {
+    // One public address given to two backup servers' pools: validate keeps
+    // each pool's range (merging is per backup server) and says nothing, as
+    // offline it cannot tell a name from another server's UID; `plan`, which
+    // resolves them, warns (merge::cross_server_overlaps).
     let text = b"server,range\nb1,203.0.113.0/28\nb2,203.0.113.8-203.0.113.20\nb3,203.0.113.21\n\
                  b2,2001:db8::1\nb1,2001:db8::1-2001:db8::5\n";
-    let batch = load_one("t.csv", text, &settings(None));
+    let mut batch = load_one("t.csv", text, &settings(None));
+    assert!(
+        found(&batch, "overlap").is_empty(),
+        "{:?}",
+        batch.diagnostics
+    );
+    assert_eq!(batch.ranges.len(), 5);
+    let uid = |n: u8| format!("urn:veeam:BackupServer:9b1c8a3e-0000-4000-8000-00000000000{n}");
+    let servers: Vec<BackupServer> = (1..=3)
+        .map(|n| BackupServer {
+            name: format!("b{n}"),
+            uid: uid(n),
+        })
+        .collect();
+    resolve_backup_servers(&mut batch, &servers);
+    // Resolved: a warning on the later row naming the earlier one and both
+    // servers; adjacency across servers (b3's .21 after b2's .20) is none.
     assert_eq!(found(&batch, "overlap"), vec![(3, None), (6, None)]);
     assert!(found(&batch, "duplicate").is_empty());
     let first = batch
@@ -437,13 +456,6 @@ fn overlaps_across_servers_are_warned_but_kept_apart() {
     }
     assert!(!batch.has_errors());
     assert_eq!(batch.ranges.len(), 5);
-    // Adjacent across servers is not an overlap (b3's .21 follows b2's .20).
-    assert!(
-        !batch
-            .diagnostics
-            .iter()
-            .any(|d| d.line == 4 && d.code == "overlap")
-    );
 }
 
 #[test]
